@@ -1,0 +1,42 @@
+# The hub's two entry points are `make demo` and `make test`; each builds what it needs first.
+SHELL := /bin/bash
+PYTHON ?= python3.11
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: demo test up venv system-packages lock clean
+
+# Debian packages the test suite needs (a real OpenSSH server for the SFTP tests).
+system-packages:
+	@command -v /usr/sbin/sshd >/dev/null 2>&1 || { \
+	  echo "installing openssh-server (apt-get)"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openssh-server >/dev/null; }
+
+$(STAMP): requirements.lock pyproject.toml
+	@command -v $(PYTHON) >/dev/null || { echo "$(PYTHON) is required"; exit 1; }
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -r requirements.lock
+	$(PY) -m pip install -q --no-deps -e .
+	touch $(STAMP)
+
+venv: $(STAMP)
+
+demo: venv
+	$(PY) -m hub.demo
+
+up: venv
+	$(PY) -m hub.demo --up
+
+test: venv system-packages
+	$(PY) -m pytest
+
+# Re-resolve the pinned set from pyproject.toml (run by a person, never by CI).
+lock:
+	rm -rf /tmp/hub-lock-venv && $(PYTHON) -m venv /tmp/hub-lock-venv
+	/tmp/hub-lock-venv/bin/pip install -q -e '.[test]'
+	/tmp/hub-lock-venv/bin/pip freeze --exclude-editable > requirements.lock
+
+clean:
+	rm -rf var/demo $(VENV)

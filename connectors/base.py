@@ -1,0 +1,255 @@
+"""The connector contract: what an integration engineer implements for a back-office system.
+
+A connector is plain Python (it never imports Airflow or the hub). The hub builds it from a typed
+``Config`` (filled from an Airflow Connection in production, from plain values in tests and the
+demo) and calls:
+
+- ``check()``: can we reach and authenticate? Raises ``PermanentError`` or ``TransientError``.
+- ``submit(commands)``: apply a batch; returns one ``Outcome`` per command, in order. Idempotent on
+  each command's ``key``. Never raises for one record's problem (see ``connectors.errors``).
+- ``fetch_updates(since)``: back-office changes after ``since``, each with a stable ``update_id``.
+- ``lookup(kind, params)``: read-through queries for the CRM (an account, collection slots...).
+- ``snapshot(keys)``: the back office's view of records, for reconciliation (where it can list).
+"""
+from __future__ import annotations
+
+import enum
+import logging
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from dataclasses import field as dataclass_field
+from datetime import datetime
+from typing import Any, ClassVar, Generic, Self, TypeVar
+
+from pydantic import BaseModel, ConfigDict, SecretStr, ValidationError
+from tenacity import (Retrying, retry_if_exception_type, stop_after_attempt,
+                      wait_exponential_jitter)
+
+from connectors.errors import (ConnectorError, PermanentError, Rejected, TransientError,
+                               error_class_name)
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Command:
+    """One change the hub asks a back-office system to make."""
+
+    key: str
+    """Idempotency key. Travels to the back office (client reference, GUID, file record id)."""
+    system: str
+    """Connector system id, ``<domain>_<system>`` (e.g. ``revenues_northgate``)."""
+    operation: str
+    """Operation name from the connector's ``operations`` (e.g. ``ctax.change_of_address``)."""
+    payload: Mapping[str, Any]
+    """Fields for the operation, validated against the operation's model."""
+    case_ref: str
+    """The CRM case id, for references in the back office (never personal data)."""
+    maybe_sent: bool = False
+    """A previous attempt's outcome is unknown: the connector must look before it creates."""
+
+
+class OutcomeStatus(str, enum.Enum):
+    CONFIRMED = "confirmed"
+    REJECTED = "rejected"
+    RETRY = "retry"
+    """Not applied this time (transient failure, or the batch was aborted); send again later."""
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What happened to one command."""
+
+    key: str
+    status: OutcomeStatus
+    reference: str | None = None
+    """The back office's own reference for the record (account, claim, job, licence...)."""
+    message: str | None = None
+    """A short reason for people; never personal data."""
+    error_class: str | None = None
+    code: str | None = None
+    held: bool = False
+    """Accepted but held for staff review (a business exception)."""
+    field: str | None = None
+    """The field the back office objected to, when it says."""
+    warnings: tuple[str, ...] = ()
+    """Secondary steps that failed without failing the create (a note, an attachment)."""
+    details: Mapping[str, Any] = dataclass_field(default_factory=dict)
+    """Extra non-personal facts for the CRM note (new balance, claim reference...)."""
+
+
+@dataclass(frozen=True)
+class Update:
+    """A later change in the back office to a record the hub created."""
+
+    system: str
+    update_id: str
+    """Stable id of this change; the hub applies each once."""
+    reference: str
+    """The back office's reference for the record."""
+    status: str
+    """The back office's status word (e.g. ``COMPLETED``, ``GRANTED``)."""
+    changed_at: datetime
+    key: str | None = None
+    """Our command key, when the back office carries it (client reference)."""
+    crm_status: str | None = None
+    """The status to show in the CRM (``open``, ``closed``...), when the connector can map it."""
+    note: str | None = None
+
+
+class ConnectorConfig(BaseModel):
+    """Typed settings a connector reads. Subclass and declare each setting by name.
+
+    ``from_connection`` fills it from an Airflow Connection's fields: the standard fields named in
+    ``connection_fields`` and, from ``extra``, only keys that are declared fields (an allowlist).
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    #: Maps Airflow Connection attributes (host, port, login, password, schema) to field names.
+    connection_fields: ClassVar[Mapping[str, str]] = {}
+
+    timeout_seconds: float = 30.0
+    """Every remote call's timeout."""
+    retry_attempts: int = 3
+    """Tries per call for transient errors (inside one task)."""
+    retry_max_wait_seconds: float = 10.0
+
+    @classmethod
+    def from_connection(cls, *, extra: Mapping[str, Any] | None = None, **standard: Any) -> Self:
+        """Build from a connection's standard fields and allowlisted extras."""
+        values: dict[str, Any] = {}
+        for attr, field_name in cls.connection_fields.items():
+            if standard.get(attr) not in (None, ""):
+                values[field_name] = standard[attr]
+        ignored = []
+        for key, value in (extra or {}).items():
+            if key in cls.model_fields and key not in values:
+                values[key] = value
+            else:
+                ignored.append(key)
+        if ignored:
+            log.warning("%s ignores unknown connection extras: %s", cls.__name__, sorted(ignored))
+        try:
+            return cls(**values)
+        except ValidationError as exc:
+            fields = sorted({".".join(str(p) for p in e["loc"]) for e in exc.errors()})
+            raise PermanentError(f"{cls.__name__}: invalid connection settings {fields}") from exc
+
+
+ConfigT = TypeVar("ConfigT", bound=ConnectorConfig)
+
+
+class Connector(ABC, Generic[ConfigT]):
+    """Base class of every back-office connector."""
+
+    name: ClassVar[str]
+    """The system's short name (``northgate``)."""
+    domain: ClassVar[str]
+    """``revenues``, ``benefits``, ``licensing`` or ``waste``: also the owning team."""
+    default_conn_id: ClassVar[str]
+    """Airflow Connection id, ``<domain>_<system>``."""
+    Config: ClassVar[type[ConnectorConfig]]
+    operations: ClassVar[Mapping[str, type[BaseModel]]]
+    """Operation name -> pydantic model of its payload."""
+
+    def __init__(self, config: ConfigT) -> None:
+        self.config = config
+
+    @classmethod
+    def system_id(cls) -> str:
+        return f"{cls.domain}_{cls.name}"
+
+    # -- the contract ---------------------------------------------------------------------------
+    @abstractmethod
+    def check(self) -> None:
+        """Reach and authenticate with the back office, or raise a classified error."""
+
+    @abstractmethod
+    def submit(self, commands: Sequence[Command]) -> list[Outcome]:
+        """Apply a batch; one outcome per command, in order; idempotent on each key."""
+
+    @abstractmethod
+    def fetch_updates(self, since: datetime) -> list[Update]:
+        """Back-office changes made after ``since``, oldest first."""
+
+    def lookup(self, kind: str, params: Mapping[str, Any]) -> Any:
+        """Read-through query for the CRM; ``kind`` names what to read."""
+        raise NotImplementedError(f"{type(self).__name__} has no lookup {kind!r}")
+
+    def snapshot(self, keys: Sequence[str]) -> dict[str, Mapping[str, Any]]:
+        """The back office's current state of the records with these command keys."""
+        raise NotImplementedError(f"{type(self).__name__} cannot list records")
+
+    def close(self) -> None:
+        """Release connections (optional)."""
+
+    # -- helpers for implementations ----------------------------------------------------------
+    def validate(self, command: Command) -> BaseModel:
+        """The command's payload as its operation model, or ``Rejected`` naming the bad field."""
+        model = self.operations.get(command.operation)
+        if model is None:
+            raise Rejected(f"unknown operation {command.operation!r}", code="unknown-operation")
+        try:
+            return model.model_validate(dict(command.payload))
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            where = ".".join(str(p) for p in first["loc"]) or "payload"
+            raise Rejected(f"{command.operation}: field {where}: {first['msg']}",
+                           code="invalid-field", field=where) from exc
+
+    def retrying(self) -> Retrying:
+        """tenacity policy for transient errors only, from this connector's config."""
+        return Retrying(
+            retry=retry_if_exception_type(TransientError),
+            stop=stop_after_attempt(max(1, self.config.retry_attempts)),
+            wait=wait_exponential_jitter(initial=0.2, max=self.config.retry_max_wait_seconds),
+            reraise=True,
+        )
+
+    def submit_each(self, commands: Sequence[Command],
+                    apply: Callable[[Command], Outcome]) -> list[Outcome]:
+        """Run ``apply`` per command with retries, turning classified errors into outcomes.
+
+        ``Rejected`` -> a rejected outcome; the batch goes on. ``TransientError`` after retries ->
+        a retry outcome; after three such in a row the rest of the batch is left for later.
+        ``PermanentError`` -> this and every remaining command get a retry outcome carrying
+        ``PermanentError`` (the hub fails the task after recording them).
+        """
+        outcomes: list[Outcome] = []
+        transient_in_a_row = 0
+        abort: ConnectorError | None = None
+        for command in commands:
+            if abort is not None:
+                outcomes.append(_retry_outcome(command, abort, "not sent: batch stopped early"))
+                continue
+            try:
+                outcome = self.retrying()(apply, command)
+                transient_in_a_row = 0
+            except Rejected as exc:
+                outcome = Outcome(key=command.key, status=OutcomeStatus.REJECTED,
+                                  message=exc.message, error_class=error_class_name(exc),
+                                  code=exc.code, held=exc.held, field=exc.field)
+            except TransientError as exc:
+                outcome = _retry_outcome(command, exc, exc.message)
+                transient_in_a_row += 1
+                if transient_in_a_row >= 3:
+                    abort = exc
+            except PermanentError as exc:
+                outcome = _retry_outcome(command, exc, exc.message)
+                abort = exc
+            outcomes.append(outcome)
+        return outcomes
+
+
+def _retry_outcome(command: Command, exc: ConnectorError, message: str) -> Outcome:
+    return Outcome(key=command.key, status=OutcomeStatus.RETRY, message=message,
+                   error_class=error_class_name(exc), code=exc.code)
+
+
+class SecretConfig(ConnectorConfig):
+    """Config with a login and a secret password (SecretStr keeps it out of reprs and logs)."""
+
+    username: str
+    password: SecretStr

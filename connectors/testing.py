@@ -1,0 +1,133 @@
+"""The standard checks every connector passes, in the spirit of the Singer SDK's built-in tap tests.
+
+In a connector's test module, provide a ``contract_harness`` fixture (a ``ContractHarness`` wired to
+the connector's simulator or recorded fixtures) and add one line::
+
+    class TestNorthgateContract(ConnectorContractSuite): ...
+
+Each check below states one promise of the contract in ``connectors.base``.
+"""
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Sequence
+from datetime import datetime, timedelta, timezone
+from typing import Protocol
+
+import pytest
+
+from connectors.base import Command, Connector, Outcome, OutcomeStatus, Update
+from connectors.errors import PermanentError
+
+
+class ContractHarness(Protocol):
+    """What a connector's test module supplies to run the contract suite."""
+
+    personal_values: Sequence[str]
+    """Personal data carried by the commands below; none of it may reach a log record."""
+
+    def connector(self) -> Connector: ...
+
+    def connector_with_bad_credentials(self) -> Connector: ...
+
+    def command(self, n: int) -> Command:
+        """A command the back office accepts; distinct ``n`` give distinct keys and records."""
+
+    def rejected_command(self) -> Command:
+        """A well-formed command the back office refuses (unknown account, bad code...)."""
+
+    def effects(self) -> int:
+        """How many changes the back office has applied so far."""
+
+    def fail_next(self, calls: int) -> None:
+        """Make the back office fail the next ``calls`` requests transiently."""
+
+    def change_in_backoffice(self, outcome: Outcome) -> None:
+        """Make one later change (by back-office staff) to the record behind ``outcome``."""
+
+    def settle(self) -> None:
+        """Let asynchronous back offices finish (process a file, run a poll). May do nothing."""
+
+
+def _submit(harness: ContractHarness, connector: Connector, commands: list[Command]) -> list[Outcome]:
+    outcomes = connector.submit(commands)
+    assert [o.key for o in outcomes] == [c.key for c in commands], "one outcome per command, in order"
+    # Asynchronous systems (file exchange) confirm on a later call: settle and ask again.
+    if any(o.status is OutcomeStatus.RETRY and o.error_class is None for o in outcomes):
+        harness.settle()
+        outcomes = connector.submit(commands)
+    return outcomes
+
+
+class ConnectorContractSuite:
+    """Subclass in a connector's tests; needs a ``contract_harness`` fixture."""
+
+    def test_check_passes(self, contract_harness: ContractHarness) -> None:
+        contract_harness.connector().check()
+
+    def test_check_fails_cleanly_on_bad_credentials(self, contract_harness: ContractHarness) -> None:
+        with pytest.raises(PermanentError) as info:
+            contract_harness.connector_with_bad_credentials().check()
+        assert info.value.__cause__ is not None or info.value.code, "keep the cause or a code"
+
+    def test_submit_confirms_and_returns_reference(self, contract_harness: ContractHarness) -> None:
+        [outcome] = _submit(contract_harness, contract_harness.connector(), [contract_harness.command(1)])
+        assert outcome.status is OutcomeStatus.CONFIRMED, outcome
+        assert outcome.reference, "a confirmed outcome carries the back office's reference"
+
+    def test_submit_is_idempotent(self, contract_harness: ContractHarness) -> None:
+        connector = contract_harness.connector()
+        command = contract_harness.command(2)
+        before = contract_harness.effects()
+        [first] = _submit(contract_harness, connector, [command])
+        [again] = _submit(contract_harness, connector, [command])
+        unsure = Command(**{**command.__dict__, "maybe_sent": True})
+        [looked] = _submit(contract_harness, connector, [unsure])
+        assert first.status is again.status is looked.status is OutcomeStatus.CONFIRMED
+        assert first.reference == again.reference == looked.reference
+        assert contract_harness.effects() - before == 1, "the same command three times: one effect"
+
+    def test_rejected_record_does_not_stop_the_batch(self, contract_harness: ContractHarness) -> None:
+        batch = [contract_harness.command(3), contract_harness.rejected_command(),
+                 contract_harness.command(4)]
+        outcomes = _submit(contract_harness, contract_harness.connector(), batch)
+        assert [o.status for o in outcomes] == [OutcomeStatus.CONFIRMED, OutcomeStatus.REJECTED,
+                                                OutcomeStatus.CONFIRMED]
+        assert outcomes[1].message, "a rejection says why"
+
+    def test_transient_fault_is_retried_then_succeeds(self, contract_harness: ContractHarness) -> None:
+        connector = contract_harness.connector()
+        before = contract_harness.effects()
+        contract_harness.fail_next(1)
+        [outcome] = _submit(contract_harness, connector, [contract_harness.command(5)])
+        assert outcome.status is OutcomeStatus.CONFIRMED, outcome
+        assert contract_harness.effects() - before == 1
+
+    def test_fetch_updates_returns_each_change_once(self, contract_harness: ContractHarness) -> None:
+        connector = contract_harness.connector()
+        since = datetime.now(timezone.utc) - timedelta(seconds=1)
+        [created] = _submit(contract_harness, connector, [contract_harness.command(6)])
+        assert created.status is OutcomeStatus.CONFIRMED
+        time.sleep(0.01)
+        contract_harness.change_in_backoffice(created)
+        first = connector.fetch_updates(since)
+        mine = [u for u in first if u.reference == created.reference]
+        assert len(mine) == 1, f"expected the one staff change, got {mine}"
+        assert len({u.update_id for u in first}) == len(first), "update ids are unique"
+        cursor = max(u.changed_at for u in first)
+        later = [u for u in connector.fetch_updates(cursor) if u.reference == created.reference]
+        assert later == [], "a change already fetched is not returned after its time"
+        assert isinstance(mine[0], Update) and mine[0].status
+
+    def test_no_personal_data_in_logs(self, contract_harness: ContractHarness,
+                                      caplog: pytest.LogCaptureFixture) -> None:
+        caplog.set_level(logging.DEBUG)
+        connector = contract_harness.connector()
+        connector.check()
+        _submit(contract_harness, connector,
+                [contract_harness.command(7), contract_harness.rejected_command()])
+        connector.fetch_updates(datetime.now(timezone.utc) - timedelta(minutes=5))
+        text = caplog.text + "".join(str(r.args) for r in caplog.records)
+        leaked = [v for v in contract_harness.personal_values if v and v in text]
+        assert not leaked, f"personal data reached the logs ({len(leaked)} values)"

@@ -1,0 +1,132 @@
+"""One deterministic, fictitious council area shared by the simulators and the demo.
+
+The CRM simulator's sample cases refer to accounts that the back-office simulators hold, so that most
+cases go through and a known few are refused for realistic reasons. Every name, address and bank
+detail here is invented. Nothing in the product imports this module.
+"""
+from __future__ import annotations
+
+import random
+from typing import Any
+
+SEED = 2005
+TOWN = "EXAMPLETON"
+_FIRST = ["Alex", "Sam", "Jo", "Chris", "Pat", "Robin", "Morgan", "Jamie", "Casey", "Drew",
+          "Priya", "Tomasz", "Aisha", "Gareth", "Siobhan", "Kwame"]
+_LAST = ["Smith", "Jones", "Taylor", "Brown", "Williams", "Wilson", "Evans", "Patel", "Khan",
+         "Nowak", "Okafor", "Hughes", "Murphy", "Clarke"]
+_STREETS = ["Mill Lane", "Church Street", "Station Road", "Victoria Avenue", "Park Crescent",
+            "Castle Way", "Riverside", "Market Place"]
+
+CTAX_ACCOUNTS = 40
+NNDR_ACCOUNTS = 12
+PROPERTIES = 200
+
+#: Council Tax accounts whose moves the back office holds for staff review (business exception).
+HELD_MOVE_ACCOUNTS = {"CT00000007", "CT00000021"}
+#: Accounts that do not exist in the back office (the CRM agent mistyped them).
+UNKNOWN_CTAX_ACCOUNTS = {"CT99999901", "CT99999902"}
+#: Business Rates accounts whose rateable value is too high for small business rate relief.
+SBRR_INELIGIBLE = {"NR00000005"}
+
+
+def ctax_ref(n: int) -> str:
+    return f"CT{n:08d}"
+
+
+def nndr_ref(n: int) -> str:
+    return f"NR{n:08d}"
+
+
+def property_ref(n: int) -> str:
+    return f"P{n:06d}"
+
+
+def _person(rng: random.Random) -> dict[str, str]:
+    first, last = rng.choice(_FIRST), rng.choice(_LAST)
+    return {"name": f"{first} {last}",
+            "email": f"{first.lower()}.{last.lower()}{rng.randint(1, 999)}@example.org",
+            "phone": f"01632 {rng.randint(100000, 999999)}"}
+
+
+def _address(rng: random.Random, n: int) -> dict[str, str]:
+    return {"line1": f"{rng.randint(1, 120)} {_STREETS[n % len(_STREETS)]}", "line2": "",
+            "town": TOWN, "postcode": f"EX{1 + n % 9} {1 + n % 9}{'ABDEFGHJLNPQRSTUWXYZ'[n % 20]}Q"}
+
+
+def ctax_accounts() -> list[dict[str, Any]]:
+    """Council Tax accounts in the Revenues back office."""
+    rng = random.Random(SEED)
+    return [{"account_ref": ctax_ref(n), "property_ref": property_ref(n),
+             "holder": _person(rng)["name"], "adults": 1 + (n % 3 == 0),
+             "band": "ABCDEFGH"[n % 8], "hold_moves": ctax_ref(n) in HELD_MOVE_ACCOUNTS,
+             "balance_pence": 100_00 + n * 1_37}
+            for n in range(1, CTAX_ACCOUNTS + 1)]
+
+
+def nndr_accounts() -> list[dict[str, Any]]:
+    """Business Rates accounts in the Revenues back office."""
+    return [{"account_ref": nndr_ref(n), "rateable_value": 90_000 if nndr_ref(n) in SBRR_INELIGIBLE
+             else 8_000 + n * 500}
+            for n in range(1, NNDR_ACCOUNTS + 1)]
+
+
+def properties() -> list[str]:
+    return [property_ref(n) for n in range(1, PROPERTIES + 1)]
+
+
+def _ctax_case(kind: str, i: int, rng: random.Random) -> dict[str, Any]:
+    account = ctax_ref(1 + i % CTAX_ACCOUNTS)
+    customer = _person(rng)
+    if kind == "ctax_change_of_address":
+        leaving = i % 5 == 4
+        new_address = _address(rng, i)
+        new_address["property_reference"] = None if leaving else property_ref(100 + i)
+        return {"customer": customer, "account_reference": account,
+                "moving_date": f"2026-{1 + i % 10:02d}-{1 + i % 27:02d}",
+                "new_address": new_address, "leaving_area": leaving}
+    if kind == "ctax_single_person_discount":
+        return {"customer": customer, "account_reference": account,
+                "from_date": f"2026-{1 + i % 10:02d}-01", "adults_in_household": 1}
+    if kind == "ctax_direct_debit":
+        return {"customer": customer, "account_reference": account,
+                "bank": {"account_name": customer["name"],
+                         "sort_code": f"{rng.randint(10, 99)}-{rng.randint(10, 99)}-{rng.randint(10, 99)}",
+                         "account_number": f"{rng.randint(10_000_000, 99_999_999)}"},
+                "instalment_day": rng.choice(["1", "15", "28"])}
+    raise ValueError(kind)
+
+
+def demo_cases() -> list[dict[str, Any]]:
+    """Sample CRM cases: ``{"id", "case_type", "data"}``, most valid, a known few refused."""
+    rng = random.Random(SEED + 1)
+    cases: list[dict[str, Any]] = []
+
+    def add(case_type: str, data: dict[str, Any]) -> None:
+        cases.append({"id": f"CRM-{len(cases) + 1:06d}", "case_type": case_type, "data": data})
+
+    for i in range(20):
+        data = _ctax_case("ctax_change_of_address", i, rng)
+        if i in (3, 11):   # mistyped account: the back office refuses with a SOAP Client fault
+            data["account_reference"] = sorted(UNKNOWN_CTAX_ACCOUNTS)[i == 11]
+        if i in (6, 13):   # a move the back office holds for staff review
+            data["account_reference"] = sorted(HELD_MOVE_ACCOUNTS)[i == 13]
+        add("ctax_change_of_address", data)
+    for i in range(12):
+        data = _ctax_case("ctax_single_person_discount", i, rng)
+        if i == 5:         # two adults live there: the back office refuses the discount
+            data["adults_in_household"] = 2
+        add("ctax_single_person_discount", data)
+    for i in range(12):
+        data = _ctax_case("ctax_direct_debit", i, rng)
+        if i == 7:         # a sort code with a digit missing: the hub refuses it before sending
+            data["bank"]["sort_code"] = "12-34-5"
+        add("ctax_direct_debit", data)
+    reliefs = ["small business", "charity", "rural", "hardship", "small business"]
+    for i in range(10):
+        business = _person(rng)
+        add("nndr_relief_application", {
+            "business": {"name": f"{business['name']} Trading Ltd", "contact_email": business["email"]},
+            "rates_account": nndr_ref(1 + i), "relief": reliefs[i % len(reliefs)],
+            "from_date": f"2026-04-{1 + i:02d}"})
+    return cases
