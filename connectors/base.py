@@ -55,6 +55,9 @@ class OutcomeStatus(str, enum.Enum):
     REJECTED = "rejected"
     RETRY = "retry"
     """Not applied this time (transient failure, or the batch was aborted); send again later."""
+    AWAITING = "awaiting"
+    """Delivered (e.g. in a batch file); the back office answers later through ``fetch_updates``
+    with an ``Update`` whose ``resolves`` is CONFIRMED or REJECTED for this key."""
 
 
 @dataclass(frozen=True)
@@ -96,6 +99,11 @@ class Update:
     crm_status: str | None = None
     """The status to show in the CRM (``open``, ``closed``...), when the connector can map it."""
     note: str | None = None
+    resolves: OutcomeStatus | None = None
+    """Set when this update is the back office's answer to a command left AWAITING:
+    CONFIRMED (``reference`` is the new record) or REJECTED (``message`` says why). Needs ``key``."""
+    message: str | None = None
+    """Reason for a rejection, or a short non-personal explanation."""
 
 
 class ConnectorConfig(BaseModel):
@@ -172,7 +180,7 @@ class Connector(ABC, Generic[ConfigT]):
 
     @abstractmethod
     def fetch_updates(self, since: datetime) -> list[Update]:
-        """Back-office changes made after ``since``, oldest first."""
+        """Back-office changes made after ``since``, oldest first (answers to AWAITING commands too)."""
 
     def lookup(self, kind: str, params: Mapping[str, Any]) -> Any:
         """Read-through query for the CRM; ``kind`` names what to read."""

@@ -34,6 +34,15 @@ SYSTEMS: dict[str, SystemEntry] = {
         SystemEntry("revenues_northgate", "revenues",
                     "connectors.revenues.northgate:NorthgateConnector",
                     "connectors.revenues.operations:OPERATIONS", "revenues"),
+        SystemEntry("benefits_academy", "benefits",
+                    "connectors.benefits.academy:AcademyConnector",
+                    "connectors.benefits.operations:OPERATIONS", "benefits"),
+        SystemEntry("licensing_uniform", "licensing",
+                    "connectors.licensing.uniform:UniformConnector",
+                    "connectors.licensing.operations:OPERATIONS", "licensing"),
+        SystemEntry("waste_bartec", "waste",
+                    "connectors.waste.bartec:BartecConnector",
+                    "connectors.waste.operations:OPERATIONS", "waste"),
     ]
 }
 

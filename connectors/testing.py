@@ -47,17 +47,27 @@ class ContractHarness(Protocol):
         """Make one later change (by back-office staff) to the record behind ``outcome``."""
 
     def settle(self) -> None:
-        """Let asynchronous back offices finish (process a file, run a poll). May do nothing."""
+        """Let an asynchronous back office answer what was delivered (process the files now).
+        Does nothing for synchronous systems."""
 
 
 def _submit(harness: ContractHarness, connector: Connector, commands: list[Command]) -> list[Outcome]:
+    """Submit and, for asynchronous back offices, wait for their answers: the final outcomes."""
+    since = datetime.now(timezone.utc) - timedelta(seconds=5)
     outcomes = connector.submit(commands)
     assert [o.key for o in outcomes] == [c.key for c in commands], "one outcome per command, in order"
-    # Asynchronous systems (file exchange) confirm on a later call: settle and ask again.
-    if any(o.status is OutcomeStatus.RETRY and o.error_class is None for o in outcomes):
-        harness.settle()
-        outcomes = connector.submit(commands)
-    return outcomes
+    if not any(o.status is OutcomeStatus.AWAITING for o in outcomes):
+        return outcomes
+    harness.settle()
+    answers = {u.key: u for u in connector.fetch_updates(since) if u.resolves is not None}
+    final = []
+    for outcome in outcomes:
+        answer = answers.get(outcome.key)
+        if outcome.status is OutcomeStatus.AWAITING and answer is not None:
+            outcome = Outcome(key=outcome.key, status=answer.resolves, reference=answer.reference,
+                              message=answer.message)
+        final.append(outcome)
+    return final
 
 
 class ConnectorContractSuite:
@@ -111,12 +121,13 @@ class ConnectorContractSuite:
         assert created.status is OutcomeStatus.CONFIRMED
         time.sleep(0.01)
         contract_harness.change_in_backoffice(created)
-        first = connector.fetch_updates(since)
+        first = [u for u in connector.fetch_updates(since) if u.resolves is None]
         mine = [u for u in first if u.reference == created.reference]
         assert len(mine) == 1, f"expected the one staff change, got {mine}"
         assert len({u.update_id for u in first}) == len(first), "update ids are unique"
         cursor = max(u.changed_at for u in first)
-        later = [u for u in connector.fetch_updates(cursor) if u.reference == created.reference]
+        later = [u for u in connector.fetch_updates(cursor)
+                 if u.reference == created.reference and u.resolves is None]
         assert later == [], "a change already fetched is not returned after its time"
         assert isinstance(mine[0], Update) and mine[0].status
 
