@@ -1,0 +1,1 @@
+"""The hub core: ledger, intake, dispatch, status sync, write-back, work items, web app, CLI."""

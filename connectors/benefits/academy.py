@@ -1,0 +1,372 @@
+"""Benefits (Housing Benefit, Academy style) connector: daily change-of-circumstances files over SFTP.
+
+submit(): validated commands become records of one CSV file (``fileformat``) uploaded to the inbound
+folder under a temporary name, verified (size, SHA-256) and renamed. Each delivered record gets an
+AWAITING outcome (reference = file name, ``details["due_by"]`` = when the answer is due).
+
+fetch_updates(since): reads the outbound folder (answers ``R``, staff changes ``S``), de-duplicates
+by content hash, returns what changed after ``since``, and moves to the archive folder only files
+whose every line is at or before ``since`` (the hub has stored them: its cursor passed them), so a
+crash after fetching loses nothing.
+
+Idempotency: before uploading, the connector looks for each key's answer in outbound and archive
+(answered: the final outcome, no upload) and in inbound files not yet picked up (delivered:
+AWAITING, no upload). The back office de-duplicates records by content hash as the last line.
+"""
+from __future__ import annotations
+
+import logging
+import secrets
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from typing import Any, ClassVar, Self
+
+from pydantic import SecretStr, model_validator
+
+from connectors.base import Command, Connector, ConnectorConfig, Outcome, OutcomeStatus, Update
+from connectors.benefits import fileformat as ff
+from connectors.benefits.operations import OPERATIONS, ClaimChange
+from connectors.errors import (ConnectorError, PermanentError, Rejected, TransientError,
+                               error_class_name)
+from connectors.transports import sftp
+
+log = logging.getLogger(__name__)
+
+#: Staff status words in status files -> the status to show in the CRM.
+CRM_STATUS = {"CHANGE_APPLIED": "closed", "RECALCULATED": "closed", "UNDER_REVIEW": "open",
+              "EVIDENCE_REQUESTED": "open", "SUSPENDED": "open", "CLAIM_CLOSED": "closed"}
+FILE_PREFIX = "COC_"
+STALE_TEMP_SECONDS = 3600
+
+
+class AcademyConfig(ConnectorConfig):
+    """Connection settings for the Benefits SFTP exchange (Airflow: host, port, login, password)."""
+
+    connection_fields: ClassVar[Mapping[str, str]] = {
+        "host": "host", "port": "port", "login": "username", "password": "password"}
+
+    host: str
+    port: int = 22
+    username: str
+    password: SecretStr | None = None
+    private_key_path: str | None = None
+    private_key_passphrase: SecretStr | None = None
+    known_hosts_path: str | None = None
+    host_key: str | None = None
+    """One known_hosts line, or ``<key type> <base64>``, when no known_hosts file is used."""
+    inbound_dir: str = "inbound"
+    outbound_dir: str = "outbound"
+    archive_dir: str = "archive"
+    response_due_minutes: int = 24 * 60
+    """How long the back office has to answer a delivered record before it is overdue."""
+    archive_lookback_days: int = 35
+    """How far back in the archive to look for a key's answer before uploading it again."""
+
+    @model_validator(mode="after")
+    def _complete(self) -> Self:
+        if self.password is None and not self.private_key_path:
+            raise ValueError("password or private_key_path is required")
+        if not self.known_hosts_path and not self.host_key:
+            raise ValueError("known_hosts_path or host_key is required")
+        return self
+
+    def sftp_settings(self) -> sftp.SftpSettings:
+        return sftp.SftpSettings(
+            host=self.host, port=self.port, username=self.username,
+            password=self.password.get_secret_value() if self.password else None,
+            private_key_path=self.private_key_path,
+            private_key_passphrase=(self.private_key_passphrase.get_secret_value()
+                                    if self.private_key_passphrase else None),
+            known_hosts_path=self.known_hosts_path, host_key=self.host_key,
+            timeout=self.timeout_seconds)
+
+
+@dataclass(frozen=True)
+class _Answer:
+    response: ff.Response
+    file_name: str
+
+
+@dataclass(frozen=True)
+class _OutboundFile:
+    name: str
+    parsed: ff.ResponseFile
+
+    def latest(self) -> datetime:
+        moments = [r.answered_at for r in self.parsed.responses] + \
+            [s.changed_at for s in self.parsed.status_changes] + \
+            [f.answered_at for f in self.parsed.file_rejections]
+        return max(moments, default=self.parsed.created_at)
+
+
+def _now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+class AcademyConnector(Connector[AcademyConfig]):
+    """Housing Benefit changes of circumstances as files over SFTP."""
+
+    name: ClassVar[str] = "academy"
+    domain: ClassVar[str] = "benefits"
+    default_conn_id: ClassVar[str] = "benefits_academy"
+    Config: ClassVar[type[ConnectorConfig]] = AcademyConfig
+    operations: ClassVar[Mapping[str, type[ClaimChange]]] = OPERATIONS
+
+    def __init__(self, config: AcademyConfig) -> None:
+        super().__init__(config)
+        self.upload_progress: Callable[[int], None] | None = None
+        """Called with the bytes written so far during an upload (monitoring, fault tests)."""
+        self._archive_cache: dict[tuple[str, int | None, int | None], ff.ResponseFile] = {}
+
+    # -- helpers --------------------------------------------------------------------------------
+    def _path(self, folder: str, name: str) -> str:
+        return f"{folder.rstrip('/')}/{name}"
+
+    def _session(self) -> sftp.SftpSession:
+        return sftp.connect(self.config.sftp_settings())
+
+    # -- contract -------------------------------------------------------------------------------
+    def check(self) -> None:
+        """Connect, authenticate and list the three folders."""
+        with self._session() as session:
+            for folder in (self.config.inbound_dir, self.config.outbound_dir, self.config.archive_dir):
+                session.list_files(folder)
+
+    def submit(self, commands: Sequence[Command]) -> list[Outcome]:
+        """Deliver the valid commands in one file; AWAITING per delivered record."""
+        outcomes: dict[int, Outcome] = {}
+        records: list[tuple[int, Command, ff.ChangeRecord]] = []
+        for index, command in enumerate(commands):
+            try:
+                model = self.validate(command)
+                records.append((index, command, _record(command, model)))  # type: ignore[arg-type]
+            except Rejected as exc:
+                outcomes[index] = Outcome(key=command.key, status=OutcomeStatus.REJECTED,
+                                          message=exc.message, error_class=error_class_name(exc),
+                                          code=exc.code, field=exc.field)
+        if records:
+            try:
+                outcomes.update(self.retrying()(self._deliver, records))
+            except (TransientError, PermanentError) as exc:
+                log.warning("benefits file delivery failed: %s (%s)", error_class_name(exc), exc.code)
+                for index, command, _ in records:
+                    outcomes[index] = Outcome(key=command.key, status=OutcomeStatus.RETRY,
+                                              message=exc.message, error_class=error_class_name(exc),
+                                              code=exc.code)
+        return [outcomes[i] for i in range(len(commands))]
+
+    def fetch_updates(self, since: datetime) -> list[Update]:
+        """Answers and staff changes after ``since``, oldest first; archives what ``since`` covers."""
+        since = _aware(since)
+        with self._session() as session:
+            files = self._read_outbound(session)
+            updates: dict[str, Update] = {}
+            for item in files:
+                for update in self._updates_in(item):
+                    if update.changed_at > since:
+                        known = updates.get(update.update_id)
+                        if known is None or update.changed_at < known.changed_at:
+                            updates[update.update_id] = update
+            archived = 0
+            for item in files:
+                if item.latest() <= since:
+                    archived += self._archive(session, item.name)
+        result = sorted(updates.values(), key=lambda u: (u.changed_at, u.update_id))
+        log.info("benefits outbound: %d files, %d updates, %d archived", len(files), len(result),
+                 archived)
+        return result
+
+    def snapshot(self, keys: Sequence[str]) -> dict[str, Mapping[str, Any]]:
+        """The back office's answer per key, from outbound and the archive (answered keys only)."""
+        with self._session() as session:
+            answers = self._answers(session)
+        return {key: {"result": a.response.result, "claim_ref": a.response.claim_ref,
+                      "reason_code": a.response.reason_code, "file": a.file_name}
+                for key in keys if (a := answers.get(key)) is not None}
+
+    # -- submit ---------------------------------------------------------------------------------
+    def _deliver(self, records: list[tuple[int, Command, ff.ChangeRecord]]) -> dict[int, Outcome]:
+        outcomes: dict[int, Outcome] = {}
+        with self._session() as session:
+            answers = self._answers(session)
+            pending = self._pending(session)
+            to_send: list[tuple[int, Command, ff.ChangeRecord]] = []
+            for index, command, record in records:
+                answer = answers.get(command.key)
+                if answer is not None:
+                    outcomes[index] = _answered(command.key, answer)
+                elif command.key in pending:
+                    name, delivered_at = pending[command.key]
+                    outcomes[index] = self._awaiting(command.key, name, delivered_at, record)
+                else:
+                    to_send.append((index, command, record))
+            if to_send:
+                now = _now()
+                name = f"{FILE_PREFIX}{now:%Y%m%dT%H%M%S%f}_{secrets.token_hex(4)}{ff.FILE_SUFFIX}"
+                data = ff.build_change_file(name.removesuffix(ff.FILE_SUFFIX), now,
+                                            [r for _, _, r in to_send])
+                inbound = self.config.inbound_dir
+                temp = self._path(inbound, ff.temporary_name(name))
+                try:
+                    session.upload_verified(data, temp, self._path(inbound, name),
+                                            progress=self.upload_progress)
+                except ConnectorError:
+                    self._discard_quietly(temp)
+                    raise
+                log.info("benefits file %s delivered: %d records, %d bytes", name, len(to_send),
+                         len(data))
+                for index, command, record in to_send:
+                    outcomes[index] = self._awaiting(command.key, name, now, record)
+            if len(to_send) < len(records):
+                log.info("benefits: %d records already delivered or answered, not uploaded",
+                         len(records) - len(to_send))
+        return outcomes
+
+    def _awaiting(self, key: str, file_name: str, delivered_at: datetime,
+                  record: ff.ChangeRecord) -> Outcome:
+        due = delivered_at + timedelta(minutes=self.config.response_due_minutes)
+        return Outcome(key=key, status=OutcomeStatus.AWAITING, reference=file_name,
+                       details={"file": file_name, "due_by": due.isoformat(),
+                                "content_hash": record.content_hash})
+
+    def _discard_quietly(self, temp: str) -> None:
+        """Remove a temporary file a failed attempt left (best effort, on a new connection)."""
+        try:
+            with self._session() as session:
+                session.remove(temp)
+        except (ConnectorError, OSError):
+            log.debug("temporary file left for later clean-up")
+
+    def _pending(self, session: sftp.SftpSession) -> dict[str, tuple[str, datetime]]:
+        """Keys in inbound files the back office has not picked up yet; removes stale temp files."""
+        pending: dict[str, tuple[str, datetime]] = {}
+        folder = self.config.inbound_dir
+        for entry in session.list_files(folder):
+            name = entry.filename
+            modified = datetime.fromtimestamp(entry.st_mtime or 0, timezone.utc)
+            if ff.is_temporary_name(name):
+                if name.startswith(f".{FILE_PREFIX}") and \
+                        (_now() - modified).total_seconds() > STALE_TEMP_SECONDS:
+                    self._try(lambda: session.remove(self._path(folder, name)))
+                continue
+            if not (name.startswith(FILE_PREFIX) and ff.is_complete_name(name)):
+                continue
+            data = self._try(lambda: session.read(self._path(folder, name)))
+            if data is None:
+                continue  # picked up by the back office while we looked
+            try:
+                parsed = ff.parse_change_file(data)
+            except ff.FileFormatError:
+                log.warning("benefits inbound file %s is not valid; ignored", name)
+                continue
+            for record in parsed.records:
+                pending[record.record_id] = (name, parsed.created_at)
+        return pending
+
+    # -- outbound -------------------------------------------------------------------------------
+    def _read_outbound(self, session: sftp.SftpSession) -> list[_OutboundFile]:
+        files = []
+        folder = self.config.outbound_dir
+        for entry in sorted(session.list_files(folder), key=lambda e: e.filename):
+            if not ff.is_complete_name(entry.filename):
+                continue
+            data = self._try(lambda: session.read(self._path(folder, entry.filename)))
+            if data is None:
+                continue
+            try:
+                parsed = ff.parse_response_file(data)
+            except ff.FileFormatError as exc:
+                log.warning("benefits outbound file %s is not valid (%s); left in place",
+                            entry.filename, type(exc).__name__)
+                continue
+            for rejection in parsed.file_rejections:
+                log.warning("benefits back office refused file %s: %s", rejection.file_name,
+                            rejection.reason_code)
+            files.append(_OutboundFile(entry.filename, parsed))
+        return files
+
+    def _answers(self, session: sftp.SftpSession) -> dict[str, _Answer]:
+        """Each key's answer, from the archive (recent files) and outbound; outbound wins."""
+        answers: dict[str, _Answer] = {}
+        horizon = time.time() - self.config.archive_lookback_days * 86400
+        folder = self.config.archive_dir
+        for entry in sorted(session.list_files(folder), key=lambda e: e.filename):
+            if not ff.is_complete_name(entry.filename) or (entry.st_mtime or 0) < horizon:
+                continue
+            cache_key = (entry.filename, entry.st_size, entry.st_mtime)
+            parsed = self._archive_cache.get(cache_key)
+            if parsed is None:
+                data = self._try(lambda: session.read(self._path(folder, entry.filename)))
+                if data is None:
+                    continue
+                try:
+                    parsed = ff.parse_response_file(data)
+                except ff.FileFormatError:
+                    continue
+                self._archive_cache[cache_key] = parsed
+            for response in parsed.responses:
+                answers.setdefault(response.record_id, _Answer(response, entry.filename))
+        for item in self._read_outbound(session):
+            for response in item.parsed.responses:
+                answers.setdefault(response.record_id, _Answer(response, item.name))
+        return answers
+
+    def _updates_in(self, item: _OutboundFile) -> list[Update]:
+        updates = []
+        for r in item.parsed.responses:
+            accepted = r.result == ff.ACCEPTED
+            updates.append(Update(
+                system=self.system_id(), update_id=f"answer:{r.content_hash}",
+                reference=r.claim_ref or r.record_id, status=r.result, changed_at=r.answered_at,
+                key=r.record_id, crm_status=None, note=None,
+                resolves=OutcomeStatus.CONFIRMED if accepted else OutcomeStatus.REJECTED,
+                message=None if accepted else f"{r.reason_code}: {r.reason}"))
+        for s in item.parsed.status_changes:
+            updates.append(Update(
+                system=self.system_id(), update_id=f"status:{s.content_hash}",
+                reference=s.claim_ref, status=s.status, changed_at=s.changed_at,
+                key=s.record_id or None, crm_status=CRM_STATUS.get(s.status), note=s.note or None))
+        return updates
+
+    def _archive(self, session: sftp.SftpSession, name: str) -> int:
+        source = self._path(self.config.outbound_dir, name)
+        try:
+            session.rename(source, self._path(self.config.archive_dir, name))
+        except ConnectorError as exc:
+            log.warning("benefits: could not archive %s (%s); will try again", name, exc.code)
+            return 0
+        return 1
+
+    @staticmethod
+    def _try(read: Callable[[], Any]) -> Any:
+        """``read()``, or None when the file vanished meanwhile (moved by the other side)."""
+        try:
+            return read()
+        except PermanentError as exc:
+            if exc.code == "no-such-path":
+                return None
+            raise
+
+
+def _aware(moment: datetime) -> datetime:
+    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+
+
+def _record(command: Command, model: ClaimChange) -> ff.ChangeRecord:
+    return ff.ChangeRecord(record_id=command.key, case_ref=command.case_ref,
+                           change_type=command.operation, claim_ref=model.claim_ref,
+                           effective_date=model.effective_date(),
+                           fields=model.model_dump(mode="json", exclude={"claim_ref"},
+                                                   exclude_none=True))
+
+
+def _answered(key: str, answer: _Answer) -> Outcome:
+    r = answer.response
+    if r.result == ff.ACCEPTED:
+        return Outcome(key=key, status=OutcomeStatus.CONFIRMED, reference=r.claim_ref,
+                       details={"answered_in": answer.file_name})
+    return Outcome(key=key, status=OutcomeStatus.REJECTED, reference=r.claim_ref or None,
+                   message=f"{r.reason_code}: {r.reason}", code=r.reason_code,
+                   error_class="Rejected", details={"answered_in": answer.file_name})

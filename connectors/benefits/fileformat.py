@@ -1,0 +1,281 @@
+"""The Benefits change-of-circumstances file format (CSV with header and trailer): build, parse, verify.
+
+Both directions use the same envelope, UTF-8, ``\\n`` line ends, RFC 4180 quoting::
+
+    H,<file type>,<format version>,<file id>,<created at ISO-8601 UTC>
+    <record lines>
+    T,<record count>,<SHA-256 hex of every byte before the trailer line>
+
+Inbound (hub -> back office), file type ``ACADEMY-COC``, one ``D`` line per change::
+
+    D,<record id = command key>,<case ref>,<change type>,<claim ref>,<effective date>,<fields JSON>
+
+Outbound (back office -> hub), file type ``ACADEMY-RSP``::
+
+    R,<record id>,<record content hash>,ACCEPTED|REJECTED,<claim ref>,<reason code>,<reason>,<answered at>
+    S,<event id>,<claim ref>,<record id or empty>,<status>,<changed at>,<note>
+    F,<inbound file name>,<reason code>,<reason>,<answered at>
+
+See docs/connectors/benefits.md for the meaning of every column.
+"""
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Any
+
+CHANGE_FILE_TYPE = "ACADEMY-COC"
+RESPONSE_FILE_TYPE = "ACADEMY-RSP"
+FORMAT_VERSION = "1"
+FILE_SUFFIX = ".csv"
+TEMP_SUFFIX = ".part"
+
+ACCEPTED = "ACCEPTED"
+REJECTED = "REJECTED"
+
+
+class FileFormatError(ValueError):
+    """A file does not follow the format (bad header, trailer count or checksum, bad line)."""
+
+
+def is_temporary_name(name: str) -> bool:
+    """Names a file still being written (never processed): dot-prefixed or ``.part``."""
+    return name.startswith(".") or name.endswith(TEMP_SUFFIX)
+
+
+def is_complete_name(name: str) -> bool:
+    """A finished exchange file: ``*.csv`` and not a temporary name."""
+    return name.endswith(FILE_SUFFIX) and not is_temporary_name(name)
+
+
+def temporary_name(final_name: str) -> str:
+    """The name a file is written under before it is renamed to ``final_name``."""
+    return f".{final_name}{TEMP_SUFFIX}"
+
+
+def sha256_hex(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def _canonical(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+
+
+def _iso(moment: datetime) -> str:
+    return moment.isoformat(timespec="microseconds")
+
+
+# -- records ------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class ChangeRecord:
+    """One change of circumstances in an inbound file."""
+
+    record_id: str
+    case_ref: str
+    change_type: str
+    claim_ref: str
+    effective_date: date
+    fields: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def content_hash(self) -> str:
+        """SHA-256 of the record's content, the same in every file it appears in."""
+        return sha256_hex(_canonical([self.record_id, self.change_type, self.claim_ref,
+                                      self.effective_date.isoformat(), self.fields]).encode())
+
+    def row(self) -> list[str]:
+        return ["D", self.record_id, self.case_ref, self.change_type, self.claim_ref,
+                self.effective_date.isoformat(), _canonical(self.fields)]
+
+
+@dataclass(frozen=True)
+class Response:
+    """The back office's answer to one change record."""
+
+    record_id: str
+    record_hash: str
+    result: str
+    claim_ref: str
+    reason_code: str
+    reason: str
+    answered_at: datetime
+
+    @property
+    def content_hash(self) -> str:
+        """Identity of the answer; the same when it is repeated in a later file."""
+        return sha256_hex(_canonical(["R", self.record_id, self.record_hash, self.result,
+                                      self.claim_ref, self.reason_code]).encode())
+
+    def row(self) -> list[str]:
+        return ["R", self.record_id, self.record_hash, self.result, self.claim_ref,
+                self.reason_code, self.reason, _iso(self.answered_at)]
+
+
+@dataclass(frozen=True)
+class StatusChange:
+    """A later change made by back-office staff to a claim."""
+
+    event_id: str
+    claim_ref: str
+    record_id: str
+    status: str
+    changed_at: datetime
+    note: str = ""
+
+    @property
+    def content_hash(self) -> str:
+        return sha256_hex(_canonical(["S", self.event_id, self.claim_ref, self.status]).encode())
+
+    def row(self) -> list[str]:
+        return ["S", self.event_id, self.claim_ref, self.record_id, self.status,
+                _iso(self.changed_at), self.note]
+
+
+@dataclass(frozen=True)
+class FileRejection:
+    """The back office refused a whole inbound file (it failed validation)."""
+
+    file_name: str
+    reason_code: str
+    reason: str
+    answered_at: datetime
+
+    def row(self) -> list[str]:
+        return ["F", self.file_name, self.reason_code, self.reason, _iso(self.answered_at)]
+
+
+@dataclass(frozen=True)
+class ChangeFile:
+    file_id: str
+    created_at: datetime
+    records: tuple[ChangeRecord, ...]
+
+
+@dataclass(frozen=True)
+class ResponseFile:
+    file_id: str
+    created_at: datetime
+    responses: tuple[Response, ...] = ()
+    status_changes: tuple[StatusChange, ...] = ()
+    file_rejections: tuple[FileRejection, ...] = ()
+
+
+# -- envelope -----------------------------------------------------------------------------------
+def _line(row: Sequence[str]) -> bytes:
+    buffer = io.StringIO()
+    csv.writer(buffer, lineterminator="\n").writerow(row)
+    return buffer.getvalue().encode("utf-8")
+
+
+def _build(file_type: str, file_id: str, created_at: datetime, rows: Iterable[Sequence[str]]) -> bytes:
+    body = bytearray(_line(["H", file_type, FORMAT_VERSION, file_id, _iso(created_at)]))
+    count = 0
+    for row in rows:
+        body += _line(row)
+        count += 1
+    return bytes(body) + _line(["T", str(count), sha256_hex(bytes(body))])
+
+
+def verify(data: bytes) -> tuple[list[list[str]], list[str]]:
+    """Check the trailer's count and checksum; the header row and the record rows."""
+    if not data.endswith(b"\n"):
+        raise FileFormatError("file does not end with a complete trailer line")
+    cut = data.rfind(b"\n", 0, len(data) - 1) + 1
+    body, trailer_bytes = data[:cut], data[cut:]
+    try:
+        rows = list(csv.reader(io.StringIO(body.decode("utf-8"), newline="")))
+        [trailer] = list(csv.reader(io.StringIO(trailer_bytes.decode("utf-8"), newline="")))
+    except (UnicodeDecodeError, csv.Error, ValueError) as exc:
+        raise FileFormatError("file is not valid UTF-8 CSV") from exc
+    if len(trailer) != 3 or trailer[0] != "T":
+        raise FileFormatError("last line is not a trailer")
+    if not rows or rows[0][:1] != ["H"] or len(rows[0]) != 5:
+        raise FileFormatError("first line is not a header")
+    if rows[0][2] != FORMAT_VERSION:
+        raise FileFormatError(f"unsupported format version {rows[0][2]!r}")
+    records = rows[1:]
+    if trailer[1] != str(len(records)):
+        raise FileFormatError(f"trailer count {trailer[1]!r} does not match {len(records)} records")
+    if trailer[2] != sha256_hex(body):
+        raise FileFormatError("trailer checksum does not match the file")
+    return records, rows[0]
+
+
+def _parse_dt(text: str, what: str) -> datetime:
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError as exc:
+        raise FileFormatError(f"bad timestamp in {what}") from exc
+    if moment.tzinfo is None:
+        raise FileFormatError(f"timestamp without time zone in {what}")
+    return moment
+
+
+def _header(header: list[str], file_type: str) -> tuple[str, datetime]:
+    if header[1] != file_type:
+        raise FileFormatError(f"file type {header[1]!r}, expected {file_type!r}")
+    return header[3], _parse_dt(header[4], "header")
+
+
+# -- change files (hub -> back office) ----------------------------------------------------------
+def build_change_file(file_id: str, created_at: datetime, records: Sequence[ChangeRecord]) -> bytes:
+    """An inbound file with these records."""
+    return _build(CHANGE_FILE_TYPE, file_id, created_at, (r.row() for r in records))
+
+
+def parse_change_file(data: bytes) -> ChangeFile:
+    """Verify and read an inbound file, or raise ``FileFormatError``."""
+    rows, header = verify(data)
+    file_id, created_at = _header(header, CHANGE_FILE_TYPE)
+    records = []
+    for number, row in enumerate(rows, start=2):
+        if len(row) != 7 or row[0] != "D":
+            raise FileFormatError(f"line {number}: not a D record with 7 columns")
+        try:
+            fields = json.loads(row[6])
+            effective = date.fromisoformat(row[5])
+        except ValueError as exc:
+            raise FileFormatError(f"line {number}: bad effective date or fields") from exc
+        if not isinstance(fields, dict):
+            raise FileFormatError(f"line {number}: fields is not a JSON object")
+        records.append(ChangeRecord(row[1], row[2], row[3], row[4], effective, fields))
+    return ChangeFile(file_id, created_at, tuple(records))
+
+
+# -- response files (back office -> hub) --------------------------------------------------------
+def build_response_file(file_id: str, created_at: datetime, *,
+                        responses: Sequence[Response] = (),
+                        status_changes: Sequence[StatusChange] = (),
+                        file_rejections: Sequence[FileRejection] = ()) -> bytes:
+    """An outbound file with answers, staff changes and whole-file rejections."""
+    rows = [r.row() for r in file_rejections] + [r.row() for r in responses] + \
+        [s.row() for s in status_changes]
+    return _build(RESPONSE_FILE_TYPE, file_id, created_at, rows)
+
+
+def parse_response_file(data: bytes) -> ResponseFile:
+    """Verify and read an outbound file, or raise ``FileFormatError``."""
+    rows, header = verify(data)
+    file_id, created_at = _header(header, RESPONSE_FILE_TYPE)
+    responses, changes, rejections = [], [], []
+    for number, row in enumerate(rows, start=2):
+        kind = row[0] if row else ""
+        where = f"line {number}"
+        if kind == "R" and len(row) == 8:
+            if row[3] not in (ACCEPTED, REJECTED):
+                raise FileFormatError(f"{where}: unknown result")
+            responses.append(Response(row[1], row[2], row[3], row[4], row[5], row[6],
+                                      _parse_dt(row[7], where)))
+        elif kind == "S" and len(row) == 7:
+            changes.append(StatusChange(row[1], row[2], row[3], row[4], _parse_dt(row[5], where),
+                                        row[6]))
+        elif kind == "F" and len(row) == 5:
+            rejections.append(FileRejection(row[1], row[2], row[3], _parse_dt(row[4], where)))
+        else:
+            raise FileFormatError(f"{where}: unknown record type or column count")
+    return ResponseFile(file_id, created_at, tuple(responses), tuple(changes), tuple(rejections))

@@ -1,0 +1,428 @@
+"""Licensing connector: writes licence applications into an Idox Uniform style database.
+
+Each application is one transaction in the licensing system's own tables (named by the configured
+``SchemaMap``): look up the command key in the external-reference column (idempotency), apply the
+system's rules from its own reference tables (licence types, premises), take the next number from
+its sequence table, insert the applicant (party) and the application. A unique constraint on the
+external reference is the last line against a concurrent duplicate.
+
+Decisions made by licensing staff (granted, refused, further information) are read back by the
+``LAST_UPDATED`` column in ``fetch_updates``.
+"""
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from datetime import date, datetime, timezone
+from typing import Any, ClassVar
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import BaseModel, SecretStr, field_validator, model_validator
+from sqlalchemy import Connection, Engine, false, insert, select, update
+from sqlalchemy import exc as sa_exc
+from sqlalchemy.engine import URL, make_url
+from tenacity import RetryCallState, Retrying
+
+from connectors.base import Command, Connector, ConnectorConfig, Outcome, OutcomeStatus, Update
+from connectors.errors import PermanentError, Rejected
+from connectors.licensing.operations import (OPERATIONS, AnimalEstablishmentLicence,
+                                             PremisesLicence, StreetTradingConsent)
+from connectors.licensing.schema import SchemaMap, build_tables
+from connectors.transports.sql import classified, classify, make_engine
+
+log = logging.getLogger(__name__)
+
+#: Operation -> the licensing system's licence-type code (``LIC_TYPE``).
+DEFAULT_LICENCE_TYPES: dict[str, str] = {
+    "licence.premises": "PREM",
+    "licence.taxi_driver": "HCD",
+    "licence.private_hire_driver": "PHD",
+    "licence.street_trading": "STR",
+    "licence.animal_establishment": "ANI",
+}
+#: Licensing status word -> status shown in the CRM.
+DEFAULT_CRM_STATUSES: dict[str, str] = {
+    "GRANTED": "completed",
+    "REFUSED": "completed",
+    "FURTHER_INFO": "in_progress",
+}
+_LABELS = {
+    "licence.premises": "Premises licence",
+    "licence.taxi_driver": "Hackney carriage driver licence",
+    "licence.private_hire_driver": "Private hire driver licence",
+    "licence.street_trading": "Street trading consent",
+    "licence.animal_establishment": "Animal activity licence",
+}
+_STATUS_WORDS = {"GRANTED": "granted", "REFUSED": "refused",
+                 "FURTHER_INFO": "further information requested"}
+
+
+class UniformConfig(ConnectorConfig):
+    """Settings of the licensing database connection (Airflow connection ``licensing_uniform``).
+
+    Either ``url`` (a SQLAlchemy URL without password, e.g. ``postgresql+psycopg2://lic@db/uniform``)
+    or ``driver`` + ``host``/``port``/``username``/``database`` from the connection's standard
+    fields. The password always comes from the connection's password field.
+    """
+
+    connection_fields: ClassVar[Mapping[str, str]] = {
+        "host": "host", "port": "port", "login": "username", "password": "password",
+        "schema": "database",
+    }
+
+    url: str | None = None
+    driver: str = "postgresql+psycopg2"
+    host: str | None = None
+    port: int | None = None
+    username: str | None = None
+    database: str | None = None
+    password: SecretStr | None = None
+    schema_map: SchemaMap = SchemaMap()
+    """Physical table/column names and database schema (see ``connectors.licensing.schema``)."""
+    connect_timeout_seconds: float = 10.0
+    lock_timeout_seconds: float = 5.0
+    """How long a statement waits for a row lock before failing transiently (MariaDB: >= 1 s)."""
+    pool_size: int = 5
+    licence_types: dict[str, str] = DEFAULT_LICENCE_TYPES
+    """Operation -> licence-type code in the licensing system."""
+    received_status: str = "RECEIVED"
+    """Status of a new application; rows still in it are not reported as updates."""
+    crm_statuses: dict[str, str] = DEFAULT_CRM_STATUSES
+    sequence_name: str = "LICAPP"
+    """Row of the sequence table that numbers applications."""
+    app_ref_format: str = "{yy}/{number:05d}/{lic_type}"
+    """How the system's application reference is formed (``yy``, ``number``, ``lic_type``)."""
+    backoffice_timezone: str = "UTC"
+    """Zone of the system's naive date-times (``LAST_UPDATED``...), e.g. ``Europe/London``."""
+    fetch_limit: int = 1000
+
+    @field_validator("url")
+    @classmethod
+    def _url_without_password(cls, value: str | None) -> str | None:
+        if value is None:
+            return value
+        try:
+            parsed = make_url(value)
+        except Exception as exc:  # noqa: BLE001 - SQLAlchemy raises several types here
+            raise ValueError("not a SQLAlchemy URL") from exc
+        if parsed.password:
+            raise ValueError("put the password in the connection's password field, not the url")
+        return value
+
+    @field_validator("licence_types")
+    @classmethod
+    def _known_operations(cls, value: dict[str, str]) -> dict[str, str]:
+        missing = sorted(set(OPERATIONS) - set(value))
+        if missing:
+            raise ValueError(f"no licence type for operations {missing}")
+        return value
+
+    @field_validator("backoffice_timezone")
+    @classmethod
+    def _zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError("unknown time zone") from exc
+        return value
+
+    @field_validator("app_ref_format")
+    @classmethod
+    def _ref_format(cls, value: str) -> str:
+        try:
+            value.format(yy="26", year=2026, number=1, lic_type="PREM")
+        except (KeyError, ValueError, IndexError) as exc:
+            raise ValueError("may use only {yy}, {year}, {number} and {lic_type}") from exc
+        return value
+
+    @model_validator(mode="after")
+    def _somewhere_to_connect(self) -> "UniformConfig":
+        if self.url is None and not self.host:
+            raise ValueError("url or host is required")
+        return self
+
+    def sqlalchemy_url(self) -> URL:
+        """The database URL (without password)."""
+        if self.url is not None:
+            return make_url(self.url)
+        return URL.create(self.driver, username=self.username, host=self.host, port=self.port,
+                          database=self.database)
+
+
+class UniformConnector(Connector[UniformConfig]):
+    """Licence applications into the licensing system's database; decisions read back."""
+
+    name = "uniform"
+    domain = "licensing"
+    default_conn_id = "licensing_uniform"
+    Config = UniformConfig
+    operations = OPERATIONS
+
+    def __init__(self, config: UniformConfig) -> None:
+        super().__init__(config)
+        self.tables = build_tables(config.schema_map)
+        self._zone = ZoneInfo(config.backoffice_timezone)
+        self._engine: Engine | None = None
+
+    # -- plumbing -------------------------------------------------------------------------------
+    @property
+    def engine(self) -> Engine:
+        """The engine, created on first use (creating it does no I/O)."""
+        if self._engine is None:
+            cfg = self.config
+            self._engine = make_engine(cfg.sqlalchemy_url(), password=cfg.password,
+                                       connect_timeout=cfg.connect_timeout_seconds,
+                                       lock_timeout=cfg.lock_timeout_seconds,
+                                       statement_timeout=cfg.timeout_seconds,
+                                       pool_size=cfg.pool_size)
+        return self._engine
+
+    def close(self) -> None:
+        if self._engine is not None:
+            self._engine.dispose()
+            self._engine = None
+
+    def retrying(self) -> Retrying:
+        """The base policy, logging each transient failure (code only) before it waits."""
+        return super().retrying().copy(before_sleep=self._log_retry)
+
+    def _log_retry(self, state: RetryCallState) -> None:
+        error = state.outcome.exception() if state.outcome else None
+        command = state.args[0] if state.args else None
+        log.warning("%s: transient failure %s on %s (attempt %d), retrying",
+                    self.system_id(), getattr(error, "code", None),
+                    getattr(command, "key", "call"), state.attempt_number)
+
+    def _now(self) -> datetime:
+        """Now, as the licensing system stores date-times (naive, in its zone)."""
+        return datetime.now(self._zone).replace(tzinfo=None)
+
+    def _to_backoffice(self, moment: datetime) -> datetime:
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=timezone.utc)
+        return moment.astimezone(self._zone).replace(tzinfo=None)
+
+    def _to_utc(self, stored: datetime) -> datetime:
+        if stored.tzinfo is None:
+            stored = stored.replace(tzinfo=self._zone)
+        return stored.astimezone(timezone.utc)
+
+    # -- contract -------------------------------------------------------------------------------
+    def check(self) -> None:
+        """Connect, and read every mapped table and column once (a wrong map fails here)."""
+        t = self.tables
+        with classified(f"{self.system_id()} check"), self.engine.connect() as conn:
+            for table in (t.application, t.party, t.premises, t.licence_type, t.sequence):
+                conn.execute(select(*table.c).where(false()))
+            found = conn.execute(select(t.sequence.c.next_value)
+                                 .where(t.sequence.c.seq_name == self.config.sequence_name)).first()
+        if found is None:
+            raise PermanentError(f"{self.system_id()}: sequence row {self.config.sequence_name!r} "
+                                 "is missing", code="no-sequence")
+
+    def submit(self, commands: Sequence[Command]) -> list[Outcome]:
+        return self.submit_each(commands, self._apply)
+
+    def _apply(self, command: Command) -> Outcome:
+        model = self.validate(command)
+        action = f"{command.operation} {command.key}"
+        try:
+            with self.engine.begin() as conn:
+                existing = self._find(conn, command.key)
+                if existing is not None:
+                    log.info("%s: %s already present as %s", self.system_id(), command.key,
+                             existing["app_ref"])
+                    return self._confirmed(command, existing, already=True)
+                row = self._create(conn, command, model)
+        except sa_exc.IntegrityError as exc:
+            # Someone created the same key between our look and our insert: look again.
+            existing = self._find_now(command.key)
+            if existing is not None:
+                return self._confirmed(command, existing, already=True)
+            raise classify(exc, action) from exc
+        except (sa_exc.SQLAlchemyError, OSError) as exc:
+            raise classify(exc, action) from exc
+        log.info("%s: %s created %s", self.system_id(), command.key, row["app_ref"])
+        return self._confirmed(command, row, already=False)
+
+    def _confirmed(self, command: Command, row: Mapping[str, Any], *, already: bool) -> Outcome:
+        return Outcome(key=command.key, status=OutcomeStatus.CONFIRMED, reference=row["app_ref"],
+                       message=("already received" if already else "application received"),
+                       details={"licence_type": row["lic_type"], "status": row["status"],
+                                "fee_pence": row["fee_pence"]})
+
+    def _find(self, conn: Connection, key: str) -> Mapping[str, Any] | None:
+        app = self.tables.application
+        return conn.execute(select(app.c.app_ref, app.c.lic_type, app.c.status, app.c.fee_pence)
+                            .where(app.c.ext_ref == key)).mappings().first()
+
+    def _find_now(self, key: str) -> Mapping[str, Any] | None:
+        with classified(f"look up {key}"), self.engine.connect() as conn:
+            return self._find(conn, key)
+
+    def _create(self, conn: Connection, command: Command, model: BaseModel) -> dict[str, Any]:
+        t = self.tables
+        lic_type = self.config.licence_types[command.operation]
+        fee = self._check_rules(conn, command, model, lic_type)
+        number = self._next_number(conn)
+        now = self._now()
+        applicant = model.applicant  # type: ignore[attr-defined]
+        address = applicant.address
+        party = conn.execute(insert(t.party).values(
+            full_name=applicant.name, date_of_birth=applicant.date_of_birth,
+            email=applicant.email, phone=applicant.phone,
+            addr_line1=address.line1 if address else None,
+            addr_line2=(address.line2 or None) if address else None,
+            town=address.town if address else None, postcode=address.postcode if address else None,
+            driving_licence_no=getattr(model, "driving_licence_number", None), created=now))
+        party_id = party.inserted_primary_key[0]
+        app_ref = self.config.app_ref_format.format(yy=f"{now.year % 100:02d}", year=now.year,
+                                                    number=number, lic_type=lic_type)
+        row = {"app_ref": app_ref, "ext_ref": command.key, "source_ref": command.case_ref[:64],
+               "lic_type": lic_type, "applicant_name": applicant.name, "party_id": party_id,
+               "premises_ref": getattr(model, "premises_ref", None),
+               "activity": _activity(model), "site_desc": getattr(model, "pitch", None),
+               "payment_ref": getattr(model, "payment_ref", None), "fee_pence": fee,
+               "status": self.config.received_status, "received_date": now,
+               "decision_date": None, "last_updated": now}
+        conn.execute(insert(t.application).values(**row))
+        return row
+
+    def _check_rules(self, conn: Connection, command: Command, model: BaseModel,
+                     lic_type: str) -> int:
+        """The licensing system's rules, from its own tables; returns the fee due (pence)."""
+        t = self.tables
+        op = command.operation
+        rules = conn.execute(select(t.licence_type).where(t.licence_type.c.lic_type == lic_type)
+                             ).mappings().first()
+        if rules is None or str(rules["active"] or "N").upper() != "Y":
+            raise self._reject(command, f"{op}: licence type {lic_type} is not open for "
+                               "applications in the licensing system", "licence-type-closed", None)
+        premises_ref = getattr(model, "premises_ref", None)
+        if premises_ref is not None:
+            found = conn.execute(select(t.premises.c.premises_ref)
+                                 .where(t.premises.c.premises_ref == premises_ref)).first()
+            if found is None:
+                raise self._reject(command, f"{op}: field premises_ref: no such premises in the "
+                                   "licensing system", "unknown-premises", "premises_ref")
+        min_age = rules["min_age"]
+        dob = model.applicant.date_of_birth  # type: ignore[attr-defined]
+        if min_age and dob is not None and _age(dob, self._now().date()) < int(min_age):
+            raise self._reject(command, f"{op}: field applicant.date_of_birth: applicant is under "
+                               f"the minimum age ({min_age}) for this licence",
+                               "under-minimum-age", "applicant.date_of_birth")
+        fee = int(rules["fee_pence"] or 0)
+        payment_ref = getattr(model, "payment_ref", None)
+        if fee > 0 and not payment_ref:
+            raise self._reject(command, f"{op}: field payment_ref: a fee is due for this licence "
+                               "and no payment reference was given", "payment-required",
+                               "payment_ref")
+        if payment_ref:
+            app = t.application
+            used = conn.execute(select(app.c.app_ref).where(app.c.payment_ref == payment_ref)
+                                .limit(1)).first()
+            if used is not None:
+                raise self._reject(command, f"{op}: field payment_ref: payment already used for "
+                                   f"application {used[0]}", "payment-already-used", "payment_ref")
+        return fee
+
+    def _reject(self, command: Command, message: str, code: str, field: str | None) -> Rejected:
+        log.info("%s: %s rejected: %s", self.system_id(), command.key, code)
+        return Rejected(message, code=code, field=field)
+
+    def _next_number(self, conn: Connection) -> int:
+        """Take the next application number (the update holds the row lock to commit)."""
+        seq = self.tables.sequence
+        where = seq.c.seq_name == self.config.sequence_name
+        result = conn.execute(update(seq).where(where).values(next_value=seq.c.next_value + 1))
+        if result.rowcount != 1:
+            raise PermanentError(f"{self.system_id()}: sequence row "
+                                 f"{self.config.sequence_name!r} is missing", code="no-sequence")
+        return int(conn.execute(select(seq.c.next_value).where(where)).scalar_one()) - 1
+
+    def fetch_updates(self, since: datetime) -> list[Update]:
+        """Status changes after ``since`` to applications the hub sent, oldest first."""
+        app = self.tables.application
+        stmt = (select(app.c.app_ref, app.c.ext_ref, app.c.lic_type, app.c.status,
+                       app.c.decision_date, app.c.last_updated)
+                .where(app.c.last_updated > self._to_backoffice(since),
+                       app.c.status != self.config.received_status,
+                       app.c.ext_ref.is_not(None))
+                .order_by(app.c.last_updated, app.c.app_ref)
+                .limit(self.config.fetch_limit))
+        with classified(f"{self.system_id()} fetch updates"), self.engine.connect() as conn:
+            rows = conn.execute(stmt).mappings().all()
+        return [self._update(row) for row in rows]
+
+    def _update(self, row: Mapping[str, Any]) -> Update:
+        changed_at = self._to_utc(row["last_updated"])
+        status = str(row["status"])
+        return Update(system=self.system_id(),
+                      update_id=f"{row['app_ref']}|{changed_at.isoformat()}|{status}",
+                      reference=row["app_ref"], status=status, changed_at=changed_at,
+                      key=row["ext_ref"], crm_status=self.config.crm_statuses.get(status),
+                      note=self._note(row))
+
+    def _note(self, row: Mapping[str, Any]) -> str:
+        kinds = {code: op for op, code in self.config.licence_types.items()}
+        label = _LABELS.get(kinds.get(row["lic_type"], ""), "Licence")
+        word = _STATUS_WORDS.get(str(row["status"]), str(row["status"]).lower())
+        when = row["decision_date"]
+        on = f" on {_as_date(when).isoformat()}" if when else ""
+        return f"{label} application {row['app_ref']}: {word}{on}"
+
+    def snapshot(self, keys: Sequence[str]) -> dict[str, Mapping[str, Any]]:
+        """Status of the applications with these command keys (no personal data)."""
+        app = self.tables.application
+        found: dict[str, Mapping[str, Any]] = {}
+        with classified(f"{self.system_id()} snapshot"), self.engine.connect() as conn:
+            for start in range(0, len(keys), 500):
+                chunk = list(keys[start:start + 500])
+                rows = conn.execute(select(app.c.ext_ref, app.c.app_ref, app.c.lic_type,
+                                           app.c.status, app.c.decision_date, app.c.last_updated)
+                                    .where(app.c.ext_ref.in_(chunk))).mappings().all()
+                for row in rows:
+                    found[row["ext_ref"]] = {
+                        "reference": row["app_ref"], "licence_type": row["lic_type"],
+                        "status": row["status"], "decision_date": row["decision_date"],
+                        "changed_at": self._to_utc(row["last_updated"])}
+        return found
+
+    def lookup(self, kind: str, params: Mapping[str, Any]) -> Any:
+        """``premises`` (``premises_ref``) -> the premises record or None;
+        ``application`` (``reference`` or ``key``) -> its status or None."""
+        t = self.tables
+        if kind == "premises":
+            stmt = select(t.premises).where(t.premises.c.premises_ref == str(params["premises_ref"]))
+        elif kind == "application":
+            app = t.application
+            where = (app.c.app_ref == str(params["reference"]) if "reference" in params
+                     else app.c.ext_ref == str(params["key"]))
+            stmt = select(app.c.app_ref, app.c.ext_ref, app.c.lic_type, app.c.status,
+                          app.c.decision_date).where(where)
+        else:
+            return super().lookup(kind, params)
+        with classified(f"{self.system_id()} lookup {kind}"), self.engine.connect() as conn:
+            row = conn.execute(stmt).mappings().first()
+        return dict(row) if row is not None else None
+
+
+def _activity(model: BaseModel) -> str | None:
+    if isinstance(model, PremisesLicence):
+        return ",".join(model.activities)
+    if isinstance(model, AnimalEstablishmentLicence):
+        return model.activity
+    if isinstance(model, StreetTradingConsent):
+        return model.commodities
+    return None
+
+
+def _age(born: date, on: date) -> int:
+    return on.year - born.year - ((on.month, on.day) < (born.month, born.day))
+
+
+def _as_date(value: date | datetime) -> date:
+    return value.date() if isinstance(value, datetime) else value
+
+
+__all__ = ["UniformConfig", "UniformConnector", "DEFAULT_LICENCE_TYPES", "DEFAULT_CRM_STATUSES"]

@@ -1,0 +1,242 @@
+"""Revenues (Council Tax + Business Rates) back office, NEC/Northgate style, over SOAP.
+
+Each command's key travels as the SOAP ``ClientReference``; the back office returns the existing
+request for a reference it has seen, so a resend applies nothing new. A change of address is three
+steps, each with its own reference: Move Out (``<key>/out``), Move In (``<key>/in``, only when the
+new property is in the area) and Account Rebill (``<key>/bill``). When the outcome of a call is
+unknown (timeout after sending, or ``Command.maybe_sent``) the connector asks ``RequestFind`` first.
+"""
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping, Sequence
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, ClassVar
+
+from pydantic import BaseModel, TypeAdapter, ValidationError, field_validator
+
+from connectors.base import Command, Connector, Outcome, OutcomeStatus, SecretConfig, Update
+from connectors.errors import Rejected, UnknownOutcomeError
+from connectors.revenues.operations import (OPERATIONS, BusinessRatesRelief, ChangeOfAddress,
+                                            CtaxAccountRef, DirectDebitSetup, NndrAccountRef,
+                                            SinglePersonDiscount)
+from connectors.transports.soap import soap_call, soap_client
+
+log = logging.getLogger(__name__)
+
+WSDL_PATH = Path(__file__).resolve().parent / "wsdl" / "revenues.wsdl"
+
+#: Back-office request statuses that mean the CRM case can close.
+CLOSED_STATUSES = frozenset({"COMPLETED", "CLOSED", "CANCELLED", "REJECTED", "REFUSED",
+                             "WITHDRAWN"})
+HELD = "HELD"
+#: Step suffixes of a change of address, in order; the first is the move's main reference.
+MOVE_STEPS = ("out", "in", "bill")
+
+_CTAX_REF = TypeAdapter(CtaxAccountRef)
+_NNDR_REF = TypeAdapter(NndrAccountRef)
+
+
+class NorthgateConfig(SecretConfig):
+    """Connection settings: host = full SOAP endpoint URL, login/password = WS-Security user."""
+
+    connection_fields: ClassVar[Mapping[str, str]] = {
+        "host": "endpoint", "login": "username", "password": "password"}
+
+    endpoint: str
+    """Full SOAP URL, e.g. ``https://revenues.council.example/ws/soap``."""
+
+    @field_validator("endpoint")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("endpoint must be an http(s) URL")
+        return value
+
+
+def crm_status(status: str) -> str:
+    """The CRM status (``open``/``closed``) for a back-office request status."""
+    return "closed" if status.upper() in CLOSED_STATUSES else "open"
+
+
+def command_key(client_reference: str) -> str:
+    """The command key behind a ClientReference (strips a change-of-address step suffix)."""
+    base, sep, step = client_reference.rpartition("/")
+    return base if sep and step in MOVE_STEPS else client_reference
+
+
+def _utc(moment: datetime) -> datetime:
+    return moment.replace(tzinfo=timezone.utc) if moment.tzinfo is None \
+        else moment.astimezone(timezone.utc)
+
+
+class NorthgateConnector(Connector[NorthgateConfig]):
+    """Council Tax and Business Rates changes through the Revenues SOAP service."""
+
+    name = "northgate"
+    domain = "revenues"
+    default_conn_id = "revenues_northgate"
+    Config = NorthgateConfig
+    operations = OPERATIONS
+
+    def __init__(self, config: NorthgateConfig) -> None:
+        super().__init__(config)
+        #: Keys whose last create timed out after sending: look before creating again.
+        self._unsure: set[str] = set()
+
+    # -- plumbing --------------------------------------------------------------------------------
+    def _call(self, operation: str, /, **params: Any) -> Any:
+        client = soap_client(WSDL_PATH, self.config.endpoint, timeout=self.config.timeout_seconds,
+                             username=self.config.username,
+                             password=self.config.password.get_secret_value())
+        return soap_call(client, operation, **params)
+
+    def _read(self, operation: str, /, **params: Any) -> Any:
+        """A read-only call, retried on transient errors."""
+        return self.retrying()(self._call, operation, **params)
+
+    def _find(self, key: str) -> dict[str, Any]:
+        """Requests the back office holds for ``key``, by ClientReference."""
+        found = self._call("RequestFind", ClientReference=key) or []
+        return {r.ClientReference: r for r in found}
+
+    # -- the contract ----------------------------------------------------------------------------
+    def check(self) -> None:
+        answer = self._call("SystemCheck")
+        log.info("revenues_northgate reachable (version %s)", getattr(answer, "Version", "?"))
+
+    def submit(self, commands: Sequence[Command]) -> list[Outcome]:
+        return self.submit_each(commands, self._apply)
+
+    def fetch_updates(self, since: datetime) -> list[Update]:
+        changes = self._read("ChangesGet", Since=_utc(since)) or []
+        updates = [Update(system=self.system_id(), update_id=str(c.ChangeId), reference=c.Reference,
+                          key=command_key(c.ClientReference), status=c.Status,
+                          crm_status=crm_status(c.Status), changed_at=_utc(c.ChangedAt),
+                          note=c.Note)
+                   for c in changes]
+        updates.sort(key=lambda u: u.changed_at)
+        log.info("revenues_northgate: %d changes since %s", len(updates), since.isoformat())
+        return updates
+
+    def lookup(self, kind: str, params: Mapping[str, Any]) -> dict[str, Any] | None:
+        """``ctax.account`` / ``nndr.account`` with ``{"account_ref": ...}``: the account's
+        non-personal facts, or None when the back office does not know it."""
+        adapters = {"ctax.account": _CTAX_REF, "nndr.account": _NNDR_REF}
+        if kind not in adapters:
+            return super().lookup(kind, params)
+        try:
+            ref = adapters[kind].validate_python(params.get("account_ref"))
+        except ValidationError as exc:
+            raise Rejected(f"{kind}: field account_ref is not a valid reference",
+                           code="invalid-field", field="account_ref") from exc
+        try:
+            account = self._read("AccountGet", AccountRef=ref)
+        except Rejected as exc:
+            if exc.code == "UnknownAccount":
+                return None
+            raise
+        if kind == "ctax.account":
+            return {"account_ref": account.AccountRef, "status": account.Status,
+                    "band": account.Band, "balance_pence": account.BalancePence,
+                    "property_ref": account.PropertyRef,
+                    "single_person_discount": bool(account.SinglePersonDiscount),
+                    "direct_debit": bool(account.DirectDebit)}
+        return {"account_ref": account.AccountRef, "status": account.Status,
+                "rateable_value": account.RateableValue, "relief": account.Relief}
+
+    def snapshot(self, keys: Sequence[str]) -> dict[str, Mapping[str, Any]]:
+        """``{key: {"reference", "status"}}`` for keys the back office knows (others are absent);
+        a change of address reports its Move Out request."""
+        result: dict[str, Mapping[str, Any]] = {}
+        for key in keys:
+            found = self.retrying()(self._find, key)
+            main = found.get(key) or found.get(f"{key}/{MOVE_STEPS[0]}")
+            if main is not None:
+                result[key] = {"reference": main.Reference, "status": main.Status}
+        return result
+
+    # -- operations ------------------------------------------------------------------------------
+    def _apply(self, command: Command) -> Outcome:
+        model = self.validate(command)
+        known = self._find(command.key) if (command.maybe_sent or command.key in self._unsure) else {}
+        handlers: dict[type[BaseModel], Callable[[Command, Any, dict[str, Any]], Outcome]] = {
+            ChangeOfAddress: self._change_of_address,
+            SinglePersonDiscount: self._single_person_discount,
+            DirectDebitSetup: self._direct_debit,
+            BusinessRatesRelief: self._relief,
+        }
+        outcome = handlers[type(model)](command, model, known)
+        self._unsure.discard(command.key)
+        log.info("revenues_northgate %s %s -> %s %s", command.operation, command.key,
+                 outcome.status.value, outcome.reference)
+        return outcome
+
+    def _step(self, command: Command, known: dict[str, Any], client_reference: str,
+              operation: str, **params: Any) -> Any:
+        """One create, skipped when the back office already holds ``client_reference``."""
+        answer = known.get(client_reference)
+        if answer is None:
+            try:
+                answer = self._call(operation, ClientReference=client_reference, **params)
+            except UnknownOutcomeError:
+                self._unsure.add(command.key)
+                raise
+        if answer.Status == HELD:
+            raise Rejected(f"{operation} held for staff review (request {answer.Reference}): "
+                           f"{answer.Reason or 'no reason given'}", code=HELD, held=True)
+        return answer
+
+    def _change_of_address(self, command: Command, model: ChangeOfAddress,
+                           known: dict[str, Any]) -> Outcome:
+        key, ref = command.key, model.account_ref
+        forwarding = None
+        if model.forwarding_address is not None:
+            address = model.forwarding_address
+            forwarding = {"Line1": address.line1, "Line2": address.line2 or None,
+                          "Town": address.town, "Postcode": address.postcode}
+        out = self._step(command, known, f"{key}/out", "MoveOut", AccountRef=ref,
+                         MovedOn=model.moved_on, ForwardingAddress=forwarding)
+        details: dict[str, Any] = {"move_out_reference": out.Reference}
+        if model.new_property_ref is not None:
+            moved_in = self._step(command, known, f"{key}/in", "MoveIn", AccountRef=ref,
+                                  PropertyRef=model.new_property_ref, MovedOn=model.moved_on)
+            details["move_in_reference"] = moved_in.Reference
+        bill = self._step(command, known, f"{key}/bill", "AccountRebill", AccountRef=ref)
+        details["rebill_reference"] = bill.Reference
+        if bill.BalancePence is not None:
+            details["balance_pence"] = bill.BalancePence
+        message = ("moved out, moved in and rebilled" if model.new_property_ref
+                   else "moved out of the area; final bill raised")
+        return Outcome(key=key, status=OutcomeStatus.CONFIRMED, reference=out.Reference,
+                       message=message, details=details)
+
+    def _single_person_discount(self, command: Command, model: SinglePersonDiscount,
+                                known: dict[str, Any]) -> Outcome:
+        if model.adults_resident > 1:
+            raise Rejected("single person discount needs exactly one adult resident",
+                           code="NotEligible", field="adults_resident")
+        answer = self._step(command, known, command.key, "DiscountApply",
+                            AccountRef=model.account_ref, DiscountType="SPD",
+                            EffectiveFrom=model.effective_from,
+                            AdultsResident=model.adults_resident)
+        return Outcome(key=command.key, status=OutcomeStatus.CONFIRMED, reference=answer.Reference,
+                       message="single person discount applied")
+
+    def _direct_debit(self, command: Command, model: DirectDebitSetup,
+                      known: dict[str, Any]) -> Outcome:
+        answer = self._step(command, known, command.key, "DirectDebitCreate",
+                            AccountRef=model.account_ref, AccountHolder=model.account_holder,
+                            SortCode=model.sort_code, AccountNumber=model.account_number,
+                            PaymentDay=model.payment_day)
+        return Outcome(key=command.key, status=OutcomeStatus.CONFIRMED, reference=answer.Reference,
+                       message="direct debit set up", details={"payment_day": model.payment_day})
+
+    def _relief(self, command: Command, model: BusinessRatesRelief,
+                known: dict[str, Any]) -> Outcome:
+        answer = self._step(command, known, command.key, "ReliefApply",
+                            AccountRef=model.account_ref, ReliefType=model.relief_type,
+                            EffectiveFrom=model.effective_from)
+        return Outcome(key=command.key, status=OutcomeStatus.CONFIRMED, reference=answer.Reference,
+                       message=f"{model.relief_type} relief applied")

@@ -1,0 +1,56 @@
+"""What the hub exchanges with the CRM: a case (in) and a write-back (out)."""
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints, ValidationError
+
+CrmId = Annotated[str, StringConstraints(min_length=1, max_length=200, strip_whitespace=True)]
+
+#: Status words the CRM shows the contact-centre agent for a case.
+WriteBackStatus = Literal["in_progress", "completed", "needs_review", "rejected"]
+
+
+class CrmCase(BaseModel):
+    """One version of a CRM case. The hub records it idempotently on ``(crm_id, version)``.
+
+    Fields the CRM adds beyond these (status, notes...) are ignored.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    crm_id: CrmId
+    version: int = Field(ge=1)
+    """Goes up by one each time the case's data changes in the CRM."""
+    case_type: Annotated[str, StringConstraints(min_length=1, max_length=100)]
+    updated_at: AwareDatetime
+    data: dict[str, Any]
+    """The case's fields as the CRM holds them (may contain personal data: never log)."""
+
+
+class WriteBack(BaseModel):
+    """An outcome the hub reports back to a CRM case (closed loop)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    idempotency_key: Annotated[str, StringConstraints(min_length=1, max_length=200)]
+    """The hub's outbox id; the CRM applies each key once."""
+    status: WriteBackStatus
+    note: Annotated[str, StringConstraints(max_length=4000)]
+    """Shown to the contact-centre agent; no personal data is needed."""
+    backoffice_reference: str | None = None
+    backoffice_system: str | None = None
+
+
+def validation_summary(exc: ValidationError) -> str:
+    """``field: message; ...`` for a validation error, without the offending values."""
+    parts = []
+    for error in exc.errors(include_input=False, include_url=False):
+        location = ".".join(str(p) for p in error["loc"]) or "body"
+        parts.append(f"{location}: {error['msg']}")
+    return "; ".join(parts)
+
+
+def invalid_fields(exc: ValidationError) -> list[str]:
+    """The dotted names of the fields a validation error is about."""
+    return sorted({".".join(str(p) for p in e["loc"]) or "body" for e in exc.errors()})

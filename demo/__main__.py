@@ -1,0 +1,208 @@
+"""`make demo`: the hub end to end on its embedded default (simulators, SQLite, Airflow).
+
+Starts the CRM and back-office simulators, prepares the ledger and Airflow's metadata database, loads
+the sample CRM cases, runs the DAGs in real Airflow, makes one back-office staff change per system and
+syncs it back, prints a summary per system and writes it to var/demo/summary.json. Everything it
+starts is stopped before it exits. State is kept in var/demo/, so a second run shows that nothing is
+applied twice. `--up` instead keeps the stack running with the Airflow UI for a person to explore.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from demo.stack import REPO, Process, Stack, free_port, load_secrets
+from demo.systems import SYSTEMS, CrmDemo, DemoSystem, airflow_env
+
+HOME = REPO / "var" / "demo"
+COLUMNS = ("received", "sent", "confirmed", "rejected", "written_back", "work_items",
+           "backoffice_effects")
+
+
+def say(message: str) -> None:
+    print(f"[demo] {message}", flush=True)
+
+
+def base_env() -> dict[str, str]:
+    airflow_home = HOME / "airflow"
+    return {
+        "AIRFLOW_HOME": str(airflow_home),
+        "AIRFLOW__CORE__DAGS_FOLDER": str(REPO / "dags"),
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        "AIRFLOW__CORE__PARALLELISM": "4",
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{airflow_home / 'airflow.db'}",
+        "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "True",
+        "HUB_DATABASE_URL": f"sqlite:///{HOME / 'hub.db'}",
+        "HUB_TASK_RETRIES": "0",
+        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
+    }
+
+
+def run_airflow(plan: str, env: dict[str, str], systems: list[DemoSystem]) -> list[dict[str, Any]]:
+    argv = [sys.executable, "-m", "demo.airflow_runs", plan,
+            "--systems", *[s.system_id for s in systems],
+            "--asynchronous", *[s.system_id for s in systems if s.asynchronous]]
+    with open(HOME / "logs" / "airflow-runs.log", "ab") as log:
+        proc = subprocess.run(argv, cwd=REPO, env={**os.environ, **env}, stdout=subprocess.PIPE,
+                              stderr=log, timeout=600)
+    log_text = proc.stdout.decode("utf-8", "replace")
+    (HOME / "logs" / "airflow-runs.log").open("a").write(log_text)
+    results = [json.loads(line.split(" ", 1)[1]) for line in log_text.splitlines()
+               if line.startswith("DEMO-RESULT ")]
+    for result in results:
+        say(f"  Airflow DAG run {result.get('dag_id')}: {result.get('state')} "
+            f"({result.get('seconds')} s)")
+    if proc.returncode != 0:
+        raise SystemExit(f"[demo] a DAG run failed (exit {proc.returncode}); "
+                         f"see {HOME / 'logs' / 'airflow-runs.log'}")
+    return results
+
+
+def staff_changes(systems: list[DemoSystem], env: dict[str, str]) -> dict[str, str]:
+    """Once per demo folder: one back-office change per system to a record the hub created."""
+    marker = HOME / "staff_changes.json"
+    if marker.exists():
+        return {}
+    os.environ.update(env)
+    from sqlalchemy import select
+
+    from hub.ledger.db import session_scope
+    from hub.ledger.models import Command, CommandState
+
+    changed: dict[str, str] = {}
+    with session_scope() as session:
+        for system in systems:
+            reference = session.scalar(select(Command.reference).where(
+                Command.system == system.system_id, Command.state == CommandState.CONFIRMED.value,
+                Command.reference.is_not(None)).order_by(Command.id).limit(1))
+            if reference:
+                system.staff_change(reference)
+                changed[system.system_id] = reference
+    marker.write_text(json.dumps(changed, indent=2))
+    return changed
+
+
+def print_table(summary: dict[str, dict[str, Any]]) -> None:
+    width = max(len(s) for s in summary) if summary else 10
+    header = f"{'system':<{width}}  " + "  ".join(f"{c:>{len(c)}}" for c in COLUMNS)
+    print(header)
+    print("-" * len(header))
+    for system, figures in summary.items():
+        print(f"{system:<{width}}  " + "  ".join(f"{figures.get(c, 0):>{len(c)}}" for c in COLUMNS))
+
+
+def demo() -> int:
+    started = time.monotonic()
+    (HOME / "logs").mkdir(parents=True, exist_ok=True)
+    names = ["crm_token", "crm_webhook_secret", *[n for cls in SYSTEMS for n in cls.secret_names()]]
+    secrets = load_secrets(HOME / "secrets.json", names)
+    env = base_env()
+    os.environ.update({k: v for k, v in env.items() if k.startswith("HUB_")})
+
+    from hub import reports
+    from hub.ledger import db
+
+    say("preparing the hub ledger (Alembic) and Airflow's metadata database")
+    db.migrate()
+    subprocess.run([sys.executable, "-m", "airflow", "db", "migrate"], cwd=REPO, check=True,
+                   env={**os.environ, **env}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    before = reports.system_figures()
+
+    crm = CrmDemo(HOME, secrets)
+    systems = [cls(HOME, secrets) for cls in SYSTEMS]
+    with Stack(HOME / "logs") as stack:
+        say("starting simulators: CRM and " + ", ".join(s.system_id for s in systems))
+        stack.start(crm.process())
+        for system in systems:
+            for process in system.processes():
+                stack.start(process)
+        effects_before = {s.system_id: s.effects() for s in systems}
+        env.update(airflow_env(crm, systems))
+        say(f"CRM holds {crm.stats().get('cases', '?')} sample cases; running the DAGs in Airflow")
+        run_airflow("deliver", env, systems)
+        changed = staff_changes(systems, env)
+        if changed:
+            say("back-office staff changed one record in each system: "
+                + ", ".join(f"{k} {v}" for k, v in changed.items()) + "; syncing status")
+        else:
+            say("staff changes were made on an earlier run; syncing status again (expect nothing new)")
+        run_airflow("sync", env, systems)
+        after = reports.system_figures()
+        delta = reports.difference(after, before)
+        summary: dict[str, dict[str, Any]] = {}
+        for system in systems:
+            figures = dict(after.get(system.system_id, {}))
+            figures["backoffice_effects"] = system.effects()
+            this_run = dict(delta.get(system.system_id, {}))
+            this_run["backoffice_effects"] = figures["backoffice_effects"] - effects_before[system.system_id]
+            figures["this_run"] = this_run
+            summary[system.system_id] = figures
+        crm_stats = crm.stats()
+    (HOME / "summary.json").write_text(json.dumps(summary, indent=2, sort_keys=True))
+    print()
+    print("Summary per back-office system (totals in the ledger; var/demo/summary.json):")
+    print_table(summary)
+    print()
+    print("This run: " + "; ".join(
+        f"{s}: {f['this_run'].get('sent', 0)} sent, {f['this_run'].get('backoffice_effects', 0)} "
+        f"back-office changes, {f['this_run'].get('written_back', 0) + f['this_run'].get('updates_written_back', 0)} "
+        "written back" for s, f in summary.items()))
+    print(f"CRM: {crm_stats.get('writebacks_applied', '?')} write-backs applied in all.")
+    say(f"done in {time.monotonic() - started:.0f} s; logs in {HOME / 'logs'}")
+    return 0
+
+
+def up() -> int:
+    """Keep the simulators, the hub web app and `airflow standalone` running until Ctrl-C."""
+    (HOME / "logs").mkdir(parents=True, exist_ok=True)
+    names = ["crm_token", "crm_webhook_secret", *[n for cls in SYSTEMS for n in cls.secret_names()]]
+    secrets = load_secrets(HOME / "secrets.json", names)
+    env = base_env()
+    env["AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION"] = "False"
+    env["HUB_TASK_RETRIES"] = "3"
+    os.environ.update({k: v for k, v in env.items() if k.startswith("HUB_")})
+    from hub.ledger import db
+
+    db.migrate()
+    crm = CrmDemo(HOME, secrets)
+    systems = [cls(HOME, secrets) for cls in SYSTEMS]
+    web_port = int(os.environ.get("HUB_WEB_PORT", "8700"))
+    with Stack(HOME / "logs") as stack:
+        stack.start(crm.process())
+        for system in systems:
+            for process in system.processes():
+                stack.start(process)
+        env.update(airflow_env(crm, systems))
+        env["CRM_WEBHOOK_SECRET"] = secrets["crm_webhook_secret"]
+        stack.start(Process("hub-web", ["-m", "uvicorn", "hub.web.app:app", "--host", "127.0.0.1",
+                                        "--port", str(web_port)], port=web_port, env=env))
+        stack.start(Process("airflow", ["-m", "airflow", "standalone"], port=8080, env=env),
+                    ready_timeout=180)
+        password_file = HOME / "airflow" / "simple_auth_manager_passwords.json.generated"
+        say("running. Airflow UI: http://127.0.0.1:8080 (user admin; password in "
+            f"{password_file}); hub pages: http://127.0.0.1:{web_port}/; CRM simulator: {crm.base_url}")
+        say("press Ctrl-C to stop everything")
+        try:
+            while all(p.popen and p.popen.poll() is None for p in stack.processes):
+                time.sleep(2)
+        except KeyboardInterrupt:
+            pass
+    return 0
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--up", action="store_true", help="keep everything running with the Airflow UI")
+    args = parser.parse_args()
+    return up() if args.up else demo()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

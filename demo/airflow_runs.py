@@ -1,0 +1,73 @@
+"""Run the hub's DAGs in real Airflow (``dag.test()``: real DAG runs and task instances in the
+Airflow metadata database), in the order a scheduler would trigger them. Called by ``demo`` in a
+child process whose environment carries AIRFLOW_HOME, the connections and the ledger URL.
+
+Prints one ``DEMO-RESULT {json}`` line per DAG run.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+from sqlalchemy import func, select
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def awaiting(system: str) -> int:
+    from hub.ledger.db import session_scope
+    from hub.ledger.models import Command, CommandState
+
+    with session_scope() as session:
+        return int(session.scalar(select(func.count(Command.id)).where(
+            Command.system == system, Command.state == CommandState.AWAITING.value)) or 0)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("plan", choices=["deliver", "sync"])
+    parser.add_argument("--systems", nargs="+", required=True)
+    parser.add_argument("--asynchronous", nargs="*", default=[])
+    parser.add_argument("--answer-timeout", type=float, default=90.0)
+    args = parser.parse_args()
+
+    from airflow.dag_processing.dagbag import DagBag
+
+    bag = DagBag(str(REPO / "dags"))
+    if bag.import_errors:
+        print("DEMO-RESULT " + json.dumps({"error": "import errors", "files": list(bag.import_errors)}))
+        return 1
+    failures = 0
+
+    def run(dag_id: str) -> None:
+        nonlocal failures
+        started = time.monotonic()
+        dagrun = bag.dags[dag_id].test()
+        state = str(getattr(dagrun.state, "value", dagrun.state))
+        failures += state != "success"
+        print("DEMO-RESULT " + json.dumps({"dag_id": dag_id, "run_id": dagrun.run_id, "state": state,
+                                           "seconds": round(time.monotonic() - started, 1)}), flush=True)
+
+    if args.plan == "deliver":
+        run("crm_intake")
+        for system in args.systems:
+            run(system)
+        for system in args.asynchronous:
+            deadline = time.monotonic() + args.answer_timeout
+            run(f"{system}_status_sync")
+            while awaiting(system) and time.monotonic() < deadline:
+                time.sleep(2)
+                run(f"{system}_status_sync")
+        run("crm_writeback")
+    else:
+        for system in args.systems:
+            run(f"{system}_status_sync")
+        run("crm_writeback")
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,117 @@
+"""How the demo runs each simulator: its process, its Airflow Connection, its effects, a staff change."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from demo.stack import Process, free_port
+
+
+class DemoSystem:
+    """One back-office system in the demo (a simulator standing in for the vendor's system)."""
+
+    system_id: str = ""
+    asynchronous = False
+    """Answers come later (files): the demo polls status sync until they arrive."""
+
+    def __init__(self, home: Path, secrets: dict[str, str]) -> None:
+        self.home = home
+        self.secrets = secrets
+        self.port = free_port()
+
+    @classmethod
+    def secret_names(cls) -> list[str]:
+        return [f"{cls.system_id}_password"]
+
+    @property
+    def password(self) -> str:
+        return self.secrets[f"{self.system_id}_password"]
+
+    def processes(self) -> list[Process]:
+        return []
+
+    def connection(self) -> dict[str, Any]:
+        """The Airflow Connection (as AIRFLOW_CONN_<ID> JSON) the hub uses for this system."""
+        raise NotImplementedError
+
+    def effects(self) -> int:
+        """Changes the simulator has applied (from its own state, not the hub's)."""
+        raise NotImplementedError
+
+    def staff_change(self, reference: str) -> None:
+        """A back-office officer changes the record behind ``reference`` (for status sync)."""
+        raise NotImplementedError
+
+
+class SoapSimulator(DemoSystem):
+    module = ""
+    env_prefix = ""
+    conn_type = "http"
+
+    def processes(self) -> list[Process]:
+        return [Process(self.system_id, ["-m", self.module, "--host", "127.0.0.1",
+                                         "--port", str(self.port),
+                                         "--db", str(self.home / f"{self.system_id}.db"),
+                                         "--seed-demo"],
+                        port=self.port,
+                        env={f"{self.env_prefix}_USERNAME": "hub", f"{self.env_prefix}_PASSWORD": self.password})]
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def connection(self) -> dict[str, Any]:
+        return {"conn_type": self.conn_type, "host": f"{self.base_url}/soap", "login": "hub",
+                "password": self.password, "extra": {"timeout_seconds": 20}}
+
+    def effects(self) -> int:
+        return int(httpx.get(f"{self.base_url}/admin/stats", timeout=10).json()["effects"])
+
+    def staff_change(self, reference: str) -> None:
+        httpx.post(f"{self.base_url}/admin/requests/{reference}/status",
+                   json={"status": "COMPLETED", "note": "Completed by back-office staff"},
+                   timeout=10).raise_for_status()
+
+
+class RevenuesDemo(SoapSimulator):
+    system_id = "revenues_northgate"
+    module = "simulators.revenues"
+    env_prefix = "REVENUES_SIM"
+
+
+class CrmDemo:
+    """The CRM simulator, seeded with the sample cases."""
+
+    def __init__(self, home: Path, secrets: dict[str, str]) -> None:
+        self.home = home
+        self.token = secrets["crm_token"]
+        self.port = free_port()
+
+    def process(self) -> Process:
+        return Process("crm", ["-m", "simulators.crm", "--host", "127.0.0.1", "--port", str(self.port),
+                               "--db", str(self.home / "crm.db"), "--seed-demo"],
+                       port=self.port, env={"CRM_SIM_TOKEN": self.token})
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def connection(self) -> dict[str, Any]:
+        return {"conn_type": "http", "host": self.base_url, "password": self.token,
+                "extra": {"timeout_seconds": 10}}
+
+    def stats(self) -> dict[str, Any]:
+        return httpx.get(f"{self.base_url}/admin/stats", timeout=10).json()
+
+
+SYSTEMS: list[type[DemoSystem]] = [RevenuesDemo]
+
+
+def airflow_env(crm: CrmDemo, systems: list[DemoSystem]) -> dict[str, str]:
+    env = {"AIRFLOW_CONN_CRM": json.dumps(crm.connection())}
+    for system in systems:
+        env[f"AIRFLOW_CONN_{system.system_id.upper()}"] = json.dumps(system.connection())
+    return env

@@ -1,0 +1,43 @@
+"""Build connectors and the CRM client from Airflow Connections (the small adapter of the design).
+
+Connectors never import Airflow: this module reads the Connection (``BaseHook.get_connection`` works
+inside tasks and in the CLI, including ``AIRFLOW_CONN_<ID>`` environment variables) and hands its
+fields to the connector's typed ``Config.from_connection``, which keeps only allowlisted extras.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from connectors import catalog
+from connectors.base import Connector
+from connectors.errors import PermanentError
+from crm_adapter.rest import CrmClient
+
+CRM_CONN_ID = "crm"
+
+
+def _connection_fields(conn_id: str) -> dict[str, Any]:
+    from airflow.sdk import BaseHook   # imported here: nothing Airflow at module import
+
+    try:
+        conn = BaseHook.get_connection(conn_id)
+    except Exception as exc:   # Airflow raises its own not-found error types
+        raise PermanentError(f"Airflow connection {conn_id!r} is not defined") from exc
+    return {"host": conn.host, "port": conn.port, "login": conn.login, "password": conn.password,
+            "schema": conn.schema, "extra": conn.extra_dejson}
+
+
+def connector_for(system_id: str, conn_id: str | None = None) -> Connector:
+    """The connector for ``system_id``, configured from its Airflow Connection."""
+    cls = catalog.connector_class(system_id)
+    fields = _connection_fields(conn_id or cls.default_conn_id)
+    return cls(cls.Config.from_connection(**fields))
+
+
+def crm_client(conn_id: str = CRM_CONN_ID) -> CrmClient:
+    """The CRM REST client: host is the base URL, password the API token, extra timeout_seconds."""
+    fields = _connection_fields(conn_id)
+    if not fields["host"] or not fields["password"]:
+        raise PermanentError(f"Airflow connection {conn_id!r} needs host (base URL) and password (token)")
+    timeout = float((fields["extra"] or {}).get("timeout_seconds", 10))
+    return CrmClient(fields["host"], fields["password"], timeout=timeout)

@@ -1,0 +1,207 @@
+"""Dispatch: send pending commands to a back-office system in batches, record every attempt.
+
+A batch is claimed atomically (state ``sending`` + a claim token), sent through the connector, and each
+outcome recorded. A task that dies mid-batch leaves commands ``sending``; once the lease expires they
+are claimed again with ``maybe_sent`` so the connector looks before it creates.
+"""
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+
+from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy.orm import Session
+
+from connectors.base import Command as ConnectorCommand
+from connectors.base import Connector, Outcome, OutcomeStatus
+from connectors.errors import PermanentError
+from hub import outcomes as settle
+from hub.ledger.db import session_scope
+from hub.ledger.models import Attempt, Command, CommandState, utcnow
+
+log = logging.getLogger(__name__)
+
+LEASE = timedelta(minutes=15)
+MAX_ATTEMPTS = 8
+DEFAULT_RESPONSE_DUE = timedelta(hours=24)
+
+
+def _claimable(system: str, now: datetime):  # type: ignore[no-untyped-def]
+    return and_(Command.system == system, or_(
+        and_(Command.state == CommandState.PENDING.value,
+             or_(Command.next_attempt_at.is_(None), Command.next_attempt_at <= now)),
+        and_(Command.state == CommandState.SENDING.value, Command.claimed_at < now - LEASE)))
+
+
+def pending_count(system: str, *, url: str | None = None) -> int:
+    """Commands ready to send now (including stale claims)."""
+    with session_scope(url) as session:
+        return int(session.scalar(select(func.count(Command.id)).where(_claimable(system, utcnow())))
+                   or 0)
+
+
+def plan_batches(system: str, *, batch_size: int, max_batches: int, url: str | None = None) -> list[int]:
+    """Batch numbers for the dispatch task group: enough to cover what is pending now."""
+    count = pending_count(system, url=url)
+    return list(range(min(max_batches, -(-count // batch_size))))
+
+
+def claim_batch(session: Session, system: str, limit: int) -> tuple[str, list[Command]]:
+    """Move up to ``limit`` ready commands to ``sending`` under a fresh claim token."""
+    now = utcnow()
+    token = uuid.uuid4().hex
+    ids_query = select(Command.id).where(_claimable(system, now)).order_by(Command.id).limit(limit)
+    if session.get_bind().dialect.name == "postgresql":
+        ids_query = ids_query.with_for_update(skip_locked=True)
+    ids = list(session.scalars(ids_query))
+    if not ids:
+        return token, []
+    stale = and_(Command.state == CommandState.SENDING.value, Command.claimed_at < now - LEASE)
+    session.execute(update(Command).where(Command.id.in_(ids), stale)
+                    .values(maybe_sent=True).execution_options(synchronize_session=False))
+    session.execute(update(Command).where(Command.id.in_(ids), _claimable(system, now))
+                    .values(state=CommandState.SENDING.value, claim_token=token, claimed_at=now,
+                            attempts=Command.attempts + 1, updated_at=now)
+                    .execution_options(synchronize_session=False))
+    claimed = list(session.scalars(select(Command).where(Command.claim_token == token)
+                                   .order_by(Command.id)))
+    return token, claimed
+
+
+@dataclass
+class BatchStats:
+    claimed: int = 0
+    confirmed: int = 0
+    rejected: int = 0
+    awaiting: int = 0
+    retry: int = 0
+    failed: int = 0
+    by_error: dict[str, int] = field(default_factory=dict)
+
+    def add(self, other: "BatchStats") -> None:
+        for name in ("claimed", "confirmed", "rejected", "awaiting", "retry", "failed"):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+        for key, value in other.by_error.items():
+            self.by_error[key] = self.by_error.get(key, 0) + value
+
+
+def dispatch_batch(connector: Connector, system: str, *, batch_size: int = 100,
+                   url: str | None = None, run_id: str | None = None) -> BatchStats:
+    """Claim one batch for ``system``, submit it, record outcomes. Fails on a PermanentError."""
+    stats = BatchStats()
+    with session_scope(url) as session:
+        token, claimed = claim_batch(session, system, batch_size)
+        to_send = [ConnectorCommand(key=c.key, system=c.system, operation=c.operation,
+                                    payload=c.payload or {}, case_ref=c.case.crm_id,
+                                    maybe_sent=c.maybe_sent or c.attempts > 1)
+                   for c in claimed]
+    stats.claimed = len(to_send)
+    if not to_send:
+        return stats
+    started = utcnow()
+    try:
+        results = connector.submit(to_send)
+    except Exception:
+        _release(token, url)
+        raise
+    if len(results) != len(to_send):
+        _release(token, url)
+        raise PermanentError(f"{type(connector).__name__} returned {len(results)} outcomes "
+                             f"for {len(to_send)} commands")
+    permanent = _record(token, to_send, results, started, stats, url, run_id)
+    log.info("%s batch: %d claimed, %d confirmed, %d rejected, %d awaiting, %d to retry, %d failed",
+             system, stats.claimed, stats.confirmed, stats.rejected, stats.awaiting, stats.retry,
+             stats.failed)
+    if permanent is not None:
+        raise PermanentError(f"{system}: {permanent.message or permanent.error_class}; "
+                             "commands left pending until the connection is fixed",
+                             code=permanent.code)
+    return stats
+
+
+def _release(token: str, url: str | None) -> None:
+    """Return a batch to pending after an unexpected error (outcome unknown: look before creating)."""
+    with session_scope(url) as session:
+        session.execute(update(Command).where(Command.claim_token == token,
+                                              Command.state == CommandState.SENDING.value)
+                        .values(state=CommandState.PENDING.value, maybe_sent=True, claim_token=None)
+                        .execution_options(synchronize_session=False))
+
+
+def _record(token: str, sent: Sequence[ConnectorCommand], results: Sequence[Outcome],
+            started: datetime, stats: BatchStats, url: str | None,
+            run_id: str | None) -> Outcome | None:
+    permanent: Outcome | None = None
+    with session_scope(url) as session:
+        rows = {c.key: c for c in session.scalars(select(Command).where(Command.claim_token == token))}
+        for command, outcome in zip(sent, results, strict=True):
+            row = rows.get(command.key)
+            if row is None or row.state != CommandState.SENDING.value:
+                continue   # reclaimed by another worker after our lease ran out
+            session.add(Attempt(command_id=row.id, started_at=started, finished_at=utcnow(),
+                                outcome=outcome.status.value, error_class=outcome.error_class,
+                                code=outcome.code, message=(outcome.message or "")[:500] or None,
+                                run_id=run_id))
+            row.claim_token = None
+            if outcome.error_class:
+                stats.by_error[outcome.error_class] = stats.by_error.get(outcome.error_class, 0) + 1
+            _apply(session, row, outcome, stats)
+            if outcome.error_class == "PermanentError" and permanent is None:
+                permanent = outcome
+    return permanent
+
+
+def _apply(session: Session, row: Command, outcome: Outcome, stats: BatchStats) -> None:
+    if outcome.status is OutcomeStatus.CONFIRMED:
+        extra = "; ".join(f"{k} {v}" for k, v in sorted(outcome.details.items())) or None
+        if outcome.warnings:
+            extra = "; ".join(filter(None, [extra, *outcome.warnings]))
+        settle.confirm(session, row, reference=outcome.reference, note_extra=extra)
+        stats.confirmed += 1
+    elif outcome.status is OutcomeStatus.REJECTED:
+        settle.reject(session, row, reason=outcome.message or "no reason given", held=outcome.held,
+                      reference=outcome.reference)
+        stats.rejected += 1
+    elif outcome.status is OutcomeStatus.AWAITING:
+        row.state = CommandState.AWAITING.value
+        row.reference = outcome.reference
+        row.due_by = _due_by(outcome)
+        stats.awaiting += 1
+    else:
+        row.maybe_sent = row.maybe_sent or outcome.error_class == "UnknownOutcomeError"
+        if outcome.error_class == "PermanentError":
+            row.state = CommandState.PENDING.value
+            row.attempts = max(0, row.attempts - 1)   # not the record's fault: do not use up tries
+            stats.retry += 1
+        elif row.attempts >= MAX_ATTEMPTS:
+            settle.fail(session, row, reason=outcome.message or outcome.error_class or "unknown")
+            stats.failed += 1
+        else:
+            row.state = CommandState.PENDING.value
+            row.next_attempt_at = utcnow() + timedelta(seconds=min(3600, 15 * 2 ** row.attempts))
+            stats.retry += 1
+
+
+def _due_by(outcome: Outcome) -> datetime:
+    """When an AWAITING command's answer is due (the connector may say; else a default)."""
+    due = outcome.details.get("due_by") if outcome.details else None
+    if isinstance(due, str):
+        due = datetime.fromisoformat(due)
+    if isinstance(due, datetime):
+        return due if due.tzinfo else due.replace(tzinfo=timezone.utc)
+    return utcnow() + DEFAULT_RESPONSE_DUE
+
+
+def dispatch_all(connector: Connector, system: str, *, batch_size: int = 100, max_batches: int = 50,
+                 url: str | None = None, run_id: str | None = None) -> BatchStats:
+    """Send batches until nothing is ready (or ``max_batches``)."""
+    total = BatchStats()
+    for _ in range(max_batches):
+        stats = dispatch_batch(connector, system, batch_size=batch_size, url=url, run_id=run_id)
+        total.add(stats)
+        if stats.claimed < batch_size:
+            break
+    return total

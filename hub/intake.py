@@ -1,0 +1,144 @@
+"""Intake: record CRM cases in the ledger (idempotent on CRM id + version) and map them to commands."""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from functools import lru_cache
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from crm_adapter.models import CrmCase
+from crm_adapter.pull import pull_cases
+from crm_adapter.rest import CrmClient
+from hub import outbox
+from hub.ledger.db import session_scope
+from hub.ledger.models import Case, CaseState, Command, Cursor, InboundRejection, utcnow
+from hub.workitems import OPERATIONS_TEAM, open_work_item
+from mappings.loader import InvalidCase, MappingSet, load_mappings
+
+log = logging.getLogger(__name__)
+CRM_PULL_CURSOR = "crm_pull"
+
+
+@lru_cache(maxsize=1)
+def default_mappings() -> MappingSet:
+    """The shipped mappings, loaded and validated once per process."""
+    return load_mappings()
+
+
+def record_case(case: CrmCase, *, source: str, url: str | None = None) -> bool:
+    """Store a case version once. Returns False when this CRM id + version was already recorded."""
+    try:
+        with session_scope(url) as session:
+            if session.scalar(select(Case.id).where(Case.crm_id == case.crm_id,
+                                                    Case.version == case.version)):
+                return False
+            session.add(Case(crm_id=case.crm_id, version=case.version, case_type=case.case_type,
+                             source=source, state=CaseState.RECEIVED.value, payload=case.data,
+                             crm_updated_at=case.updated_at, received_at=utcnow()))
+        return True
+    except IntegrityError:   # a concurrent delivery of the same version won the race
+        return False
+
+
+def record_inbound_rejection(*, source: str, delivery_id: str | None, error: str, body: bytes,
+                             url: str | None = None) -> None:
+    """Keep input we could not read as a case, with a work item for operations."""
+    with session_scope(url) as session:
+        row = InboundRejection(source=source, delivery_id=delivery_id, error=error[:2000],
+                               body=body.decode("utf-8", "replace"), received_at=utcnow())
+        session.add(row)
+        session.flush()
+        open_work_item(session, dedupe_key=f"inbound:{row.id}", kind="unreadable_input",
+                       team=OPERATIONS_TEAM,
+                       reason=f"A {source} delivery could not be read as a CRM case: {error[:500]}")
+
+
+class LedgerCursors:
+    """crm_adapter.pull.CursorStore backed by the ledger."""
+
+    def __init__(self, url: str | None = None) -> None:
+        self.url = url
+
+    def get(self, name: str) -> str | None:
+        with session_scope(self.url) as session:
+            row = session.get(Cursor, name)
+            return row.value if row else None
+
+    def set(self, name: str, value: str) -> None:
+        with session_scope(self.url) as session:
+            row = session.get(Cursor, name)
+            if row is None:
+                session.add(Cursor(name=name, value=value, updated_at=utcnow()))
+            else:
+                row.value = value
+
+
+def pull_from_crm(client: CrmClient, *, url: str | None = None, page_size: int = 200) -> int:
+    """Read cases changed since the stored cursor and record them. Returns cases read."""
+    return pull_cases(client, LedgerCursors(url), lambda c: record_case(c, source="pull", url=url),
+                      cursor_name=CRM_PULL_CURSOR, page_size=page_size)
+
+
+@dataclass
+class MappingStats:
+    mapped: int = 0
+    invalid: int = 0
+    commands: int = 0
+
+
+def map_received(*, mappings: MappingSet | None = None, url: str | None = None,
+                 limit: int = 1000) -> MappingStats:
+    """Turn received cases into commands; bad input becomes an invalid case with a work item."""
+    mappings = mappings or default_mappings()
+    stats = MappingStats()
+    with session_scope(url) as session:
+        ids = list(session.scalars(select(Case.id).where(Case.state == CaseState.RECEIVED.value)
+                                   .order_by(Case.id).limit(limit)))
+    for case_id in ids:
+        with session_scope(url) as session:
+            case = session.get(Case, case_id)
+            if case is None or case.state != CaseState.RECEIVED.value:
+                continue
+            _map_one(session, case, mappings, stats)
+    log.info("mapped %d cases into %d commands; %d invalid", stats.mapped, stats.commands,
+             stats.invalid)
+    return stats
+
+
+def _map_one(session: Session, case: Case, mappings: MappingSet, stats: MappingStats) -> None:
+    try:
+        systems = mappings.systems_for(case.case_type)
+        commands = mappings.apply(case.case_type, case.crm_id, case.version, case.payload or {})
+    except InvalidCase as exc:
+        _mark_invalid(session, case, exc, mappings)
+        stats.invalid += 1
+        return
+    case.systems = ",".join(systems)
+    for command in commands:
+        if session.scalar(select(Command.id).where(Command.key == command.key)):
+            continue   # an earlier version already asked for exactly this change
+        session.add(Command(case_id=case.id, system=command.system, operation=command.operation,
+                            key=command.key, payload=dict(command.payload), created_at=utcnow()))
+        stats.commands += 1
+    case.state = CaseState.MAPPED.value
+    stats.mapped += 1
+
+
+def _mark_invalid(session: Session, case: Case, exc: InvalidCase, mappings: MappingSet) -> None:
+    try:
+        systems = mappings.systems_for(case.case_type)
+    except InvalidCase:
+        systems = []
+    system = systems[0] if systems else None
+    case.state = CaseState.INVALID.value
+    case.systems = ",".join(systems) or None
+    case.error = str(exc)[:1000]
+    open_work_item(session, dedupe_key=f"case:{case.id}:invalid", kind="invalid_case", system=system,
+                   case_id=case.id,
+                   reason=f"CRM case {case.crm_id} (version {case.version}) cannot be sent: {exc}")
+    outbox.enqueue(session, dedupe_key=f"case:{case.id}:invalid", case=case, kind="invalid",
+                   status="needs_review", system=system,
+                   note=f"Needs review before it can be sent to the back office: {exc}")

@@ -1,0 +1,29 @@
+"""Alembic environment for the hub ledger (called through hub.ledger.db.migrate or `alembic`)."""
+from __future__ import annotations
+
+from alembic import context
+from sqlalchemy import create_engine
+
+from hub.ledger.models import Base
+
+config = context.config
+target_metadata = Base.metadata
+
+
+def run() -> None:
+    connection = config.attributes.get("connection")
+    if connection is not None:
+        context.configure(connection=connection, target_metadata=target_metadata,
+                          render_as_batch=connection.dialect.name == "sqlite")
+        with context.begin_transaction():
+            context.run_migrations()
+        return
+    eng = create_engine(config.get_main_option("sqlalchemy.url"))
+    with eng.begin() as conn:
+        context.configure(connection=conn, target_metadata=target_metadata,
+                          render_as_batch=conn.dialect.name == "sqlite")
+        with context.begin_transaction():
+            context.run_migrations()
+
+
+run()

@@ -1,0 +1,143 @@
+"""DAG builders: the shapes every DAG file uses, so that DAG files stay a few lines each.
+
+Nothing here runs at import or parse time; tasks call hub functions when they execute. Assets link
+the DAGs: intake emits ``hub://ledger/commands`` (dispatch listens), dispatch and status sync emit
+``hub://ledger/outbox`` (write-back listens), and the webhook receiver posts ``hub://crm/cases``
+events (intake listens). Every DAG also runs on a timetable, so nothing waits on an event alone.
+"""
+from __future__ import annotations
+
+import os
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+from airflow.sdk import DAG, Asset, task
+from airflow.timetables.assets import AssetOrTimeSchedule
+from airflow.timetables.trigger import CronTriggerTimetable
+
+from hub.orchestration_assets import COMMANDS_URI, CRM_CASES_URI, OUTBOX_URI
+
+CRM_CASES = Asset(CRM_CASES_URI, group="hub")
+COMMANDS = Asset(COMMANDS_URI, group="hub")
+OUTBOX = Asset(OUTBOX_URI, group="hub")
+
+START = datetime(2026, 1, 1, tzinfo=timezone.utc)
+BATCH_SIZE = int(os.environ.get("HUB_BATCH_SIZE", "200"))
+MAX_BATCHES = int(os.environ.get("HUB_MAX_BATCHES", "20"))
+DEFAULT_ARGS: dict[str, Any] = {"retries": int(os.environ.get("HUB_TASK_RETRIES", "3")),
+                                "retry_delay": timedelta(seconds=30),
+                                "retry_exponential_backoff": True,
+                                "max_retry_delay": timedelta(minutes=10)}
+
+
+def _schedule(cron: str, *assets: Asset) -> AssetOrTimeSchedule:
+    return AssetOrTimeSchedule(timetable=CronTriggerTimetable(cron, timezone="UTC"), assets=list(assets))
+
+
+def _dag(dag_id: str, schedule: Any, doc: str, tags: list[str]) -> DAG:
+    return DAG(dag_id=dag_id, schedule=schedule, start_date=START, catchup=False, max_active_runs=1,
+               default_args=DEFAULT_ARGS, tags=["hub", *tags], doc_md=doc)
+
+
+def _fail_fast(exc: Exception) -> Exception:
+    """PermanentError: fail the task without retries (a person must fix configuration)."""
+    from airflow.exceptions import AirflowFailException
+
+    return AirflowFailException(str(exc))
+
+
+def intake_dag(cron: str = "*/5 * * * *") -> DAG:
+    """Pull changed CRM cases, record them, map them to commands."""
+    with _dag("crm_intake", _schedule(cron, CRM_CASES),
+              "Pull CRM cases changed since the stored cursor (webhook deliveries are already "
+              "recorded), then map every received case into back-office commands.",
+              ["crm", "intake"]) as dag:
+
+        @task
+        def pull_cases() -> int:
+            from connectors.errors import PermanentError
+            from hub import connections, intake
+
+            try:
+                return intake.pull_from_crm(connections.crm_client())
+            except PermanentError as exc:
+                raise _fail_fast(exc) from exc
+
+        @task(outlets=[COMMANDS])
+        def map_cases(_pulled: int) -> dict[str, int]:
+            from hub import intake
+
+            return vars(intake.map_received())
+
+        map_cases(pull_cases())
+    return dag
+
+
+def dispatch_dag(system_id: str, cron: str = "*/10 * * * *") -> DAG:
+    """Send a system's pending commands in batches (one mapped task per batch, not per record)."""
+    with _dag(system_id, _schedule(cron, COMMANDS),
+              f"Send pending commands to **{system_id}** in batches of {BATCH_SIZE}; each batch is "
+              "one mapped task. Outcomes go to the ledger, the CRM outbox and work items.",
+              ["dispatch", system_id.split("_")[0]]) as dag:
+
+        @task
+        def plan() -> list[int]:
+            from hub import dispatch
+
+            return dispatch.plan_batches(system_id, batch_size=BATCH_SIZE, max_batches=MAX_BATCHES)
+
+        @task(outlets=[OUTBOX], max_active_tis_per_dagrun=2)
+        def send_batch(batch: int, **context: Any) -> dict[str, Any]:
+            from connectors.errors import PermanentError
+            from hub import connections, dispatch
+
+            try:
+                connector = connections.connector_for(system_id)
+                stats = dispatch.dispatch_batch(connector, system_id, batch_size=BATCH_SIZE,
+                                                run_id=context.get("run_id"))
+            except PermanentError as exc:
+                raise _fail_fast(exc) from exc
+            return vars(stats) | {"batch": batch}
+
+        send_batch.expand(batch=plan())
+    return dag
+
+
+def status_sync_dag(system_id: str, cron: str = "*/15 * * * *") -> DAG:
+    """Bring later back-office changes (and late answers) into the ledger and the CRM outbox."""
+    with _dag(f"{system_id}_status_sync", _schedule(cron),
+              f"Poll **{system_id}** for changes since the stored cursor; apply each once; open "
+              "work items for answers past due.", ["status-sync", system_id.split("_")[0]]) as dag:
+
+        @task(outlets=[OUTBOX])
+        def sync() -> dict[str, int]:
+            from connectors.errors import PermanentError
+            from hub import connections, status_sync
+
+            try:
+                return vars(status_sync.sync_system(connections.connector_for(system_id), system_id))
+            except PermanentError as exc:
+                raise _fail_fast(exc) from exc
+
+        sync()
+    return dag
+
+
+def writeback_dag(cron: str = "*/5 * * * *") -> DAG:
+    """Deliver the outbox to the CRM."""
+    with _dag("crm_writeback", _schedule(cron, OUTBOX),
+              "Write outcomes and later status changes back to the CRM (reference, status, note); "
+              "each message is applied once by its idempotency key.", ["crm", "write-back"]) as dag:
+
+        @task
+        def deliver() -> dict[str, Any]:
+            from connectors.errors import PermanentError
+            from hub import connections, outbox
+
+            try:
+                return vars(outbox.deliver_pending(connections.crm_client()))
+            except PermanentError as exc:
+                raise _fail_fast(exc) from exc
+
+        deliver()
+    return dag

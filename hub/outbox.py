@@ -1,0 +1,110 @@
+"""The write-back outbox: messages to the CRM, each delivered at least once and applied once.
+
+The CRM applies each message once by its idempotency key (``hub-outbox-<id>``), so a retry after a
+lost acknowledgement is safe.
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from sqlalchemy import or_, select
+from sqlalchemy.orm import Session
+
+from connectors.errors import PermanentError, Rejected, TransientError
+from crm_adapter.models import WriteBack
+from crm_adapter.rest import CrmClient
+from hub.ledger.db import session_scope
+from hub.ledger.models import Case, OutboxMessage, OutboxState, utcnow
+from hub.workitems import OPERATIONS_TEAM, open_work_item
+
+log = logging.getLogger(__name__)
+MAX_WRITEBACK_ATTEMPTS = 8
+
+
+def enqueue(session: Session, *, dedupe_key: str, case: Case, kind: str, status: str, note: str,
+            system: str | None, command_id: int | None = None,
+            backoffice_reference: str | None = None) -> OutboxMessage | None:
+    """Queue one write-back; a repeat of ``dedupe_key`` queues nothing."""
+    if session.scalar(select(OutboxMessage.id).where(OutboxMessage.dedupe_key == dedupe_key)):
+        return None
+    message = OutboxMessage(dedupe_key=dedupe_key, case_id=case.id, command_id=command_id,
+                            crm_id=case.crm_id, system=system, kind=kind, status=status,
+                            note=note[:2000], backoffice_reference=backoffice_reference,
+                            state=OutboxState.PENDING.value, created_at=utcnow())
+    session.add(message)
+    session.flush()
+    return message
+
+
+@dataclass
+class DeliveryStats:
+    sent: int = 0
+    retry: int = 0
+    failed: int = 0
+    errors: list[str] = field(default_factory=list)
+
+
+def deliver_pending(client: CrmClient, *, limit: int = 500, url: str | None = None) -> DeliveryStats:
+    """Send pending write-backs to the CRM, oldest first. Raises PermanentError after recording."""
+    stats = DeliveryStats()
+    with session_scope(url) as session:
+        now = utcnow()
+        ids = list(session.scalars(
+            select(OutboxMessage.id).where(OutboxMessage.state == OutboxState.PENDING.value)
+            .where(or_(OutboxMessage.next_attempt_at.is_(None), OutboxMessage.next_attempt_at <= now))
+            .order_by(OutboxMessage.id).limit(limit)))
+    permanent: PermanentError | None = None
+    for message_id in ids:
+        with session_scope(url) as session:
+            message = session.get(OutboxMessage, message_id)
+            if message is None or message.state != OutboxState.PENDING.value:
+                continue
+            update = WriteBack(idempotency_key=f"hub-outbox-{message.id}", status=message.status,
+                               note=message.note, backoffice_reference=message.backoffice_reference,
+                               backoffice_system=message.system)
+            message.attempts += 1
+            try:
+                client.write_back(message.crm_id, update)
+            except TransientError as exc:
+                _retry_later(message, exc, stats)
+                if message.state == OutboxState.FAILED.value:
+                    _writeback_work_item(session, message)
+                continue
+            except Rejected as exc:
+                message.state = OutboxState.FAILED.value
+                message.last_error = f"Rejected: {exc.message}"[:500]
+                stats.failed += 1
+                _writeback_work_item(session, message)
+                continue
+            except PermanentError as exc:
+                message.last_error = f"PermanentError: {exc.message}"[:500]
+                permanent = exc
+                break
+            message.state = OutboxState.SENT.value
+            message.sent_at = utcnow()
+            message.last_error = None
+            stats.sent += 1
+    log.info("write-back: %d sent, %d to retry, %d failed", stats.sent, stats.retry, stats.failed)
+    if permanent is not None:
+        raise PermanentError(f"CRM write-back stopped: {permanent.message}") from permanent
+    return stats
+
+
+def _retry_later(message: OutboxMessage, exc: TransientError, stats: DeliveryStats) -> None:
+    message.last_error = f"TransientError: {exc.message}"[:500]
+    if message.attempts >= MAX_WRITEBACK_ATTEMPTS:
+        message.state = OutboxState.FAILED.value
+        stats.failed += 1
+        return
+    message.next_attempt_at = utcnow() + timedelta(seconds=min(3600, 30 * 2 ** message.attempts))
+    stats.retry += 1
+
+
+def _writeback_work_item(session: Session, message: OutboxMessage) -> None:
+    open_work_item(session, dedupe_key=f"writeback:{message.id}", kind="writeback_failed",
+                   team=OPERATIONS_TEAM, system=message.system, case_id=message.case_id,
+                   command_id=message.command_id,
+                   reason=f"Could not write the outcome back to CRM case {message.crm_id}: "
+                          f"{message.last_error}")

@@ -1,0 +1,93 @@
+"""FastAPI app: the signed CRM webhook, health, per-system figures and work items.
+
+Run with ``uvicorn hub.web.app:app``. Settings come from the environment: HUB_DATABASE_URL,
+CRM_WEBHOOK_SECRET (required for the webhook), HUB_AIRFLOW_API_URL/USERNAME/PASSWORD (optional
+trigger). Building the app does no I/O.
+"""
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from fastapi import FastAPI, HTTPException
+from pydantic import BaseModel
+from sqlalchemy.exc import IntegrityError
+
+from crm_adapter.webhook import webhook_router
+from hub import intake, reports, workitems
+from hub.airflow_trigger import trigger_from_env
+from hub.ledger.db import session_scope
+from hub.ledger.models import WebhookDelivery, utcnow
+
+
+def _secret() -> bytes:
+    value = os.environ.get("CRM_WEBHOOK_SECRET", "")
+    if not value:
+        raise RuntimeError("CRM_WEBHOOK_SECRET is not set")
+    return value.encode("utf-8")
+
+
+def claim_delivery(delivery_id: str, url: str | None = None) -> bool:
+    """Remember a webhook delivery id; False when it was seen before (a replay)."""
+    try:
+        with session_scope(url) as session:
+            session.add(WebhookDelivery(delivery_id=delivery_id, received_at=utcnow()))
+        return True
+    except IntegrityError:
+        return False
+
+
+def release_delivery(delivery_id: str, url: str | None = None) -> None:
+    with session_scope(url) as session:
+        row = session.get(WebhookDelivery, delivery_id)
+        if row is not None:
+            session.delete(row)
+
+
+class CloseWorkItem(BaseModel):
+    resolution: str
+    closed_by: str
+
+
+def create_app(*, url: str | None = None, secret: Any = None, trigger: Any = "env") -> FastAPI:
+    """The app; ``secret`` (callable returning bytes) and ``trigger`` may be injected for tests."""
+    app = FastAPI(title="Council integration hub", version="0.1.0")
+    app.include_router(webhook_router(
+        secret=secret or _secret,
+        record_case=lambda case: intake.record_case(case, source="webhook", url=url),
+        claim_delivery=lambda delivery_id: claim_delivery(delivery_id, url),
+        release_delivery=lambda delivery_id: release_delivery(delivery_id, url),
+        record_invalid=lambda delivery_id, error, body: intake.record_inbound_rejection(
+            source="webhook", delivery_id=delivery_id, error=error, body=body, url=url),
+        trigger=trigger_from_env() if trigger == "env" else trigger))
+
+    @app.get("/healthz")
+    def health() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get("/api/systems")
+    def systems() -> dict[str, dict[str, int]]:
+        return reports.system_figures(url)
+
+    @app.get("/api/work-items")
+    def list_items(team: str | None = None) -> list[dict[str, Any]]:
+        with session_scope(url) as session:
+            return [{"id": i.id, "team": i.team, "system": i.system, "kind": i.kind,
+                     "reason": i.reason, "state": i.state, "case_id": i.case_id,
+                     "created_at": i.created_at.isoformat()}
+                    for i in workitems.list_work_items(session, team=team)]
+
+    @app.post("/api/work-items/{item_id}/close")
+    def close_item(item_id: int, body: CloseWorkItem) -> dict[str, Any]:
+        with session_scope(url) as session:
+            try:
+                item = workitems.close_work_item(session, item_id, resolution=body.resolution,
+                                                 closed_by=body.closed_by)
+            except KeyError as exc:
+                raise HTTPException(404, str(exc)) from exc
+            return {"id": item.id, "state": item.state}
+
+    return app
+
+
+app = create_app()

@@ -1,0 +1,67 @@
+"""Suite-wide settings: a private Airflow home, and the ledger on SQLite and PostgreSQL."""
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+# Before anything imports Airflow: a throwaway AIRFLOW_HOME and no example DAGs.
+_AIRFLOW_HOME = tempfile.mkdtemp(prefix="hub-tests-airflow-")
+os.environ.setdefault("AIRFLOW_HOME", _AIRFLOW_HOME)
+os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
+os.environ.setdefault("AIRFLOW__CORE__DAGS_FOLDER", str(Path(__file__).resolve().parent.parent / "dags"))
+
+import pytest  # noqa: E402
+import sqlalchemy as sa  # noqa: E402
+
+from tests.support.databases import POSTGRES_ADMIN_URL, fresh_database  # noqa: E402
+
+REPO = Path(__file__).resolve().parent.parent
+SHARED = REPO.parent / "shared"
+
+
+@pytest.fixture(scope="session")
+def postgres_ledger_database() -> Iterator[str]:
+    with fresh_database(POSTGRES_ADMIN_URL, "hub_ledger_test") as url:
+        from hub.ledger import db
+
+        db.migrate(url)
+        yield url
+        db.engine(url).dispose()
+
+
+def _truncate(url: str) -> None:
+    from hub.ledger import db
+    from hub.ledger.models import Base
+
+    with db.engine(url).begin() as conn:
+        names = ", ".join(t.name for t in Base.metadata.sorted_tables)
+        conn.execute(sa.text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def ledger_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A migrated, empty ledger on SQLite (a file) or PostgreSQL (127.0.0.1:5432)."""
+    from hub.ledger import db
+
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path / 'ledger.db'}"
+        db.migrate(url)
+        yield url
+        db.engine(url).dispose()
+    else:
+        url = request.getfixturevalue("postgres_ledger_database")
+        _truncate(url)
+        yield url
+
+
+@pytest.fixture
+def sqlite_ledger(tmp_path: Path) -> Iterator[str]:
+    """A migrated SQLite ledger only (for tests whose logic does not depend on the backend)."""
+    from hub.ledger import db
+
+    url = f"sqlite:///{tmp_path / 'ledger.db'}"
+    db.migrate(url)
+    yield url
+    db.engine(url).dispose()

@@ -1,0 +1,110 @@
+"""The CRM simulator's HTTP API on a real socket."""
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from simulators.crm import create_app
+from simulators.serving import serve_in_thread
+from simulators.world import demo_cases
+
+TOKEN = "sim-token"
+UPDATE = {"status": "completed", "note": "Done", "backoffice_reference": "CT00000001",
+          "backoffice_system": "revenues_northgate"}
+
+
+@pytest.fixture
+def api(tmp_path: Path) -> Iterator[httpx.Client]:
+    app = create_app(tmp_path / "crm.sqlite", token=TOKEN)
+    with serve_in_thread(app) as url, httpx.Client(
+            base_url=url, headers={"Authorization": f"Bearer {TOKEN}"}, timeout=10) as http:
+        yield http
+    app.state.store.close()
+
+
+def test_api_needs_the_bearer_token(api: httpx.Client) -> None:
+    for headers in ({"Authorization": ""}, {"Authorization": "Bearer wrong"},
+                    {"Authorization": TOKEN}):
+        assert api.get("/api/v1/cases", headers=headers).status_code == 401
+        assert api.put("/api/v1/cases/C1", json={"case_type": "t", "data": {}},
+                       headers=headers).status_code == 401
+    assert api.get("/admin/stats").json()["cases"] == 0
+
+
+def test_put_creates_then_versions_only_on_change(api: httpx.Client) -> None:
+    body = {"case_type": "t", "data": {"x": 1}}
+    created = api.put("/api/v1/cases/C1", json=body)
+    assert created.status_code == 201 and created.json()["version"] == 1
+    again = api.put("/api/v1/cases/C1", json=body)
+    assert again.status_code == 200 and again.json() == created.json()
+    assert api.put("/api/v1/cases/C1", json=body | {"data": {"x": 2}}).json()["version"] == 2
+    assert api.put("/api/v1/cases/C1", json={"data": {}}).status_code == 422
+    assert api.get("/api/v1/cases/C1").json()["data"] == {"x": 2}
+    assert api.get("/api/v1/cases/nope").status_code == 404
+
+
+def test_feed_pages_with_an_opaque_cursor(api: httpx.Client) -> None:
+    for i in range(5):
+        api.put(f"/api/v1/cases/C{i}", json={"case_type": "t", "data": {"i": i}})
+    seen, cursor = [], None
+    while True:
+        params = {"limit": 2} | ({"cursor": cursor} if cursor else {})
+        page = api.get("/api/v1/cases", params=params).json()
+        if not page["cases"]:
+            break
+        seen += [c["crm_id"] for c in page["cases"]]
+        cursor = page["next_cursor"]
+    assert seen == [f"C{i}" for i in range(5)]
+    assert api.get("/api/v1/cases", params={"cursor": "bogus"}).status_code == 422
+    assert api.get("/api/v1/cases", params={"limit": 0}).status_code == 422
+
+
+def test_updates_apply_once_per_key(api: httpx.Client) -> None:
+    api.put("/api/v1/cases/C1", json={"case_type": "t", "data": {}})
+    first = api.post("/api/v1/cases/C1/updates", json=UPDATE, headers={"Idempotency-Key": "k1"})
+    repeat = api.post("/api/v1/cases/C1/updates", json=UPDATE | {"note": "different"},
+                      headers={"Idempotency-Key": "k1"})
+    assert (first.status_code, first.json()["applied"]) == (201, True)
+    assert (repeat.status_code, repeat.json()["applied"]) == (200, False)
+    updates = api.get("/api/v1/cases/C1/updates").json()["updates"]
+    assert [(u["idempotency_key"], u["note"]) for u in updates] == [("k1", "Done")]
+    case = api.get("/api/v1/cases/C1").json()
+    assert (case["status"], case["backoffice_reference"], case["version"]) == \
+        ("completed", "CT00000001", 1)
+    stats = api.get("/admin/stats").json()
+    assert stats["writebacks_applied"] == 1 and stats["writebacks_by_status"] == {"completed": 1}
+    assert stats["by_case_type"] == {"t": 1}
+
+
+def test_update_errors(api: httpx.Client) -> None:
+    api.put("/api/v1/cases/C1", json={"case_type": "t", "data": {}})
+    key = {"Idempotency-Key": "k"}
+    assert api.post("/api/v1/cases/C9/updates", json=UPDATE, headers=key).status_code == 404
+    assert api.get("/api/v1/cases/C9/updates").status_code == 404
+    bad = api.post("/api/v1/cases/C1/updates", json=UPDATE | {"status": "done"}, headers=key)
+    assert bad.status_code == 422 and bad.json()["detail"][0]["loc"] == ["body", "status"]
+    assert api.post("/api/v1/cases/C1/updates", json=UPDATE).status_code == 422   # no key
+    assert api.get("/api/v1/cases/C1/updates").json()["updates"] == []
+
+
+def test_seed_demo_is_idempotent(tmp_path: Path) -> None:
+    db = tmp_path / "crm.sqlite"
+    first = create_app(db, token=TOKEN, seed_demo=True)
+    stats = first.state.store.stats()
+    _, cursor = first.state.store.changes(None, 1000)
+    first.state.store.close()
+    again = create_app(db, token=TOKEN, seed_demo=True)
+    assert again.state.store.stats() == stats
+    assert stats["cases"] == len(demo_cases())
+    assert again.state.store.changes(cursor, 1000)[0] == [], "re-seeding changed nothing"
+    again.state.store.close()
+
+
+def test_create_app_checks_its_settings(tmp_path: Path) -> None:
+    with pytest.raises(ValueError):
+        create_app(tmp_path / "a.sqlite", token="")
+    with pytest.raises(ValueError):
+        create_app(tmp_path / "b.sqlite", token="t", webhook_url="http://127.0.0.1:1/x")
