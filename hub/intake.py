@@ -79,7 +79,10 @@ class LedgerCursors:
 def pull_from_crm(client: CrmClient, *, url: str | None = None, page_size: int = 200) -> int:
     """Read cases changed since the stored cursor and record them. Returns cases read."""
     return pull_cases(client, LedgerCursors(url), lambda c: record_case(c, source="pull", url=url),
-                      cursor_name=CRM_PULL_CURSOR, page_size=page_size)
+                      cursor_name=CRM_PULL_CURSOR, page_size=page_size,
+                      record_invalid=lambda delivery_id, error, raw: record_inbound_rejection(
+                          source="pull", delivery_id=delivery_id, error=error,
+                          body=raw if isinstance(raw, bytes) else str(raw).encode("utf-8"), url=url))
 
 
 @dataclass

@@ -1,6 +1,6 @@
 """The Benefits change-of-circumstances file format (CSV with header and trailer): build, parse, verify.
 
-Both directions use the same envelope, UTF-8, ``\\n`` line ends, RFC 4180 quoting::
+Both directions use the same envelope: UTF-8, RFC 4180 (CRLF line ends, quoted fields)::
 
     H,<file type>,<format version>,<file id>,<created at ISO-8601 UTC>
     <record lines>
@@ -168,7 +168,7 @@ class ResponseFile:
 # -- envelope -----------------------------------------------------------------------------------
 def _line(row: Sequence[str]) -> bytes:
     buffer = io.StringIO()
-    csv.writer(buffer, lineterminator="\n").writerow(row)
+    csv.writer(buffer, lineterminator="\r\n").writerow(row)
     return buffer.getvalue().encode("utf-8")
 
 

@@ -157,13 +157,13 @@ def safe_url(url: str | URL) -> str:
 def error_code(exc: BaseException) -> str | None:
     """SQLSTATE (PostgreSQL), error number (MariaDB/MySQL) or an SQLite code word, if any."""
     orig = getattr(exc, "orig", None) or exc
+    args = getattr(orig, "args", ())
+    if args and isinstance(args[0], int):  # MariaDB/MySQL error number (more precise than HY000)
+        return str(args[0])
     for attr in ("pgcode", "sqlstate"):
         value = getattr(orig, attr, None)
         if value:
             return str(value)
-    args = getattr(orig, "args", ())
-    if args and isinstance(args[0], int):
-        return str(args[0])
     text = str(args[0]) if args else ""
     for needle, code in _SQLITE_TEXT.items():
         if needle in text:

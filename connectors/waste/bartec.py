@@ -157,7 +157,7 @@ class BartecConnector(Connector[BartecConfig]):
 
     # -- contract ------------------------------------------------------------------------------
     def check(self) -> None:
-        self._retry(self._token_value, True)
+        self._retry(lambda: self._token_value(renew=True))
         types = self._service_type_ids(refresh=True)
         missing = sorted(k for k, v in self.config.service_types.items() if v.upper() not in types)
         if missing:

@@ -1,0 +1,262 @@
+"""AcademyConnector over a real OpenSSH sshd: delivery, faults, answers, archive, host keys."""
+from __future__ import annotations
+
+import threading
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import paramiko
+import pytest
+
+from connectors.base import Command, OutcomeStatus
+from connectors.benefits import fileformat as ff
+from connectors.benefits.academy import AcademyConfig, AcademyConnector
+from connectors.errors import PermanentError
+from simulators.benefits.sample import EMPLOYED_CLAIM
+from tests.connectors.benefits.harness import SYSTEM, AcademyHarness, make_exchange
+
+pytestmark = pytest.mark.sshd
+
+
+def _names(folder: Path) -> list[str]:
+    return sorted(p.name for p in folder.iterdir() if p.is_file())
+
+
+def _ago(**delta: float) -> datetime:
+    return datetime.now(timezone.utc) - timedelta(**delta)
+
+
+def test_delivery_is_one_verified_file_under_its_final_name(harness: AcademyHarness) -> None:
+    commands = [harness.command(n) for n in range(1, 4)]
+    before = datetime.now(timezone.utc)
+    outcomes = harness.connector(response_due_minutes=90).submit(commands)
+    [name] = _names(harness.backoffice.inbound)
+    assert ff.is_complete_name(name) and name.startswith("COC_")
+    parsed = ff.parse_change_file((harness.backoffice.inbound / name).read_bytes())
+    assert [r.record_id for r in parsed.records] == [c.key for c in commands]
+    assert all(o.status is OutcomeStatus.AWAITING and o.reference == name for o in outcomes)
+    due = datetime.fromisoformat(outcomes[0].details["due_by"])
+    assert before + timedelta(minutes=90) <= due <= datetime.now(timezone.utc) + timedelta(minutes=90)
+
+
+def test_invalid_payload_is_rejected_and_the_rest_delivered(harness: AcademyHarness) -> None:
+    bad = Command(key="cmd-bad", system=SYSTEM, operation="hb.income_change", case_ref="CRM-1",
+                  payload={"claim_ref": "HB123", "effective_from": "2026-01-01",
+                           "income_type": "earnings", "amount": "10.00", "frequency": "weekly"})
+    outcomes = harness.connector().submit([bad, harness.command(1)])
+    assert outcomes[0].status is OutcomeStatus.REJECTED and outcomes[0].field == "claim_ref"
+    assert outcomes[1].status is OutcomeStatus.AWAITING
+    [name] = _names(harness.backoffice.inbound)
+    assert len(ff.parse_change_file((harness.backoffice.inbound / name).read_bytes()).records) == 1
+
+
+def test_connection_dropped_mid_upload_leaves_no_partial_file_and_the_retry_completes(
+        harness: AcademyHarness) -> None:
+    commands = [harness.command(n) for n in range(1, 401)]   # several upload chunks
+    connector = harness.connector()
+    seen_partial: list[list[str]] = []
+    progress: list[int] = []
+
+    def drop_once(written: int) -> None:
+        progress.append(written)
+        if not seen_partial:
+            seen_partial.append(_names(harness.backoffice.inbound))
+            harness.sshd.kill_current_sftp_server()   # the server side of the channel dies
+
+    connector.upload_progress = drop_once
+    outcomes = connector.submit(commands)
+    assert [n for n in seen_partial[0] if ff.is_complete_name(n)] == [], "only a temporary name"
+    assert progress.count(progress[0]) == 2, "the upload was cut and started again"
+    assert {o.status for o in outcomes} == {OutcomeStatus.AWAITING}
+    [name] = _names(harness.backoffice.inbound)   # the retry's file; no temporary file left over
+    assert ff.is_complete_name(name)
+    harness.settle()
+    assert harness.effects() == len(commands)
+
+
+def test_failed_upload_is_invisible_to_the_back_office_and_a_later_submit_delivers(
+        harness: AcademyHarness) -> None:
+    commands = [harness.command(n) for n in range(1, 301)]
+    connector = harness.connector(retry_attempts=1)
+    connector.upload_progress = lambda written: harness.sshd.kill_current_sftp_server()
+    outcomes = connector.submit(commands)
+    assert {o.status for o in outcomes} == {OutcomeStatus.RETRY}
+    assert outcomes[0].error_class == "TransientError"
+    report = harness.backoffice.process()
+    assert report.files == 0 and harness.effects() == 0, "a partial upload is never processed"
+
+    again = harness.connector().submit(commands)
+    assert {o.status for o in again} == {OutcomeStatus.AWAITING}
+    assert [n for n in _names(harness.backoffice.inbound) if ff.is_temporary_name(n)] == []
+    harness.settle()
+    assert harness.effects() == len(commands)
+
+
+def test_server_refusing_every_session_gives_retry_outcomes(harness: AcademyHarness) -> None:
+    harness.fail_next(10)
+    outcomes = harness.connector(retry_attempts=2).submit([harness.command(1)])
+    assert outcomes[0].status is OutcomeStatus.RETRY and outcomes[0].code == "connection"
+    harness.fail_next(0)
+
+
+def test_answers_resolve_awaiting_commands(harness: AcademyHarness) -> None:
+    ok, bad = harness.command(1), harness.rejected_command()
+    ended_early = Command(key="cmd-stopped", system=SYSTEM, operation="hb.stopped_work",
+                          case_ref="CRM-7", payload={"claim_ref": EMPLOYED_CLAIM,
+                                                     "ended_on": "2026-01-15", "employer": "X Ltd"})
+    connector = harness.connector()
+    since = _ago(seconds=5)
+    connector.submit([ok, bad, ended_early])
+    harness.settle()
+    answers = {u.key: u for u in connector.fetch_updates(since)}
+    assert answers[ok.key].resolves is OutcomeStatus.CONFIRMED
+    assert answers[ok.key].reference == ok.payload["claim_ref"]
+    assert answers[bad.key].resolves is OutcomeStatus.REJECTED
+    assert answers[bad.key].message.startswith("UNKNOWN_CLAIM")
+    assert answers[ended_early.key].message.startswith("END_BEFORE_START")
+    assert harness.effects() == 1
+
+
+def test_fetch_archives_only_what_since_covers_and_loses_nothing_on_a_crash(
+        harness: AcademyHarness) -> None:
+    connector = harness.connector()
+    since = _ago(seconds=5)
+    command = harness.command(1)
+    connector.submit([command])
+    harness.settle()
+    first = connector.fetch_updates(since)
+    # The hub "crashed" before storing: the same call returns the same answer again.
+    assert connector.fetch_updates(since) == first
+    assert _names(harness.backoffice.outbound), "nothing archived while the cursor is before it"
+    cursor = max(u.changed_at for u in first)
+    assert connector.fetch_updates(cursor) == []
+    assert _names(harness.backoffice.outbound) == []
+    assert len(_names(harness.backoffice.archive)) == 1
+    # Answered keys are found in the archive: no second upload, the final outcome at once.
+    [again] = connector.submit([command])
+    assert again.status is OutcomeStatus.CONFIRMED and again.reference == "HB0000002"
+    assert _names(harness.backoffice.inbound) == []
+
+
+def test_maybe_sent_key_still_in_inbound_is_not_uploaded_twice(harness: AcademyHarness) -> None:
+    command = harness.command(1)
+    connector = harness.connector()
+    [first] = connector.submit([command])
+    unsure = Command(**{**command.__dict__, "maybe_sent": True})
+    [second] = connector.submit([unsure])
+    assert second.status is OutcomeStatus.AWAITING and second.reference == first.reference
+    assert len(_names(harness.backoffice.inbound)) == 1
+
+
+def test_overlapping_files_give_one_effect_and_one_answer(harness: AcademyHarness) -> None:
+    command = harness.command(1)
+    connector = harness.connector()
+    since = _ago(seconds=5)
+    [outcome] = connector.submit([command])
+    inbound = harness.backoffice.inbound
+    data = (inbound / outcome.reference).read_bytes()
+    harness.settle()
+    (inbound / "COC_overlap.csv").write_bytes(data)    # the same record in a later file
+    report = harness.backoffice.process()
+    assert report.duplicates == 1 and harness.effects() == 1
+    assert len(_names(harness.backoffice.outbound)) == 2, "answered twice (files overlap)"
+    answers = [u for u in connector.fetch_updates(since) if u.key == command.key]
+    assert len(answers) == 1
+
+
+def test_late_answer_arrives_after_the_delay(sshd_server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    clock = [datetime.now(timezone.utc)]
+    backoffice = make_exchange(sshd_server, tmp_path, response_delay_seconds=3600,
+                               clock=lambda: clock[0])
+    harness = AcademyHarness(sshd_server, backoffice)
+    connector = harness.connector()
+    since = _ago(seconds=5)
+    [outcome] = connector.submit([harness.command(1)])
+    harness.settle()
+    assert harness.effects() == 1
+    assert [u for u in connector.fetch_updates(since) if u.resolves] == [], "not answered yet"
+    clock[0] += timedelta(hours=1, seconds=1)
+    harness.settle()
+    assert datetime.fromisoformat(outcome.details["due_by"]) > datetime.now(timezone.utc)
+    [answer] = connector.fetch_updates(since)
+    assert answer.resolves is OutcomeStatus.CONFIRMED and answer.key == outcome.key
+
+
+def test_staff_change_is_a_status_update_with_crm_status(harness: AcademyHarness) -> None:
+    connector = harness.connector()
+    since = _ago(seconds=5)
+    harness.backoffice.staff_change("HB0000003", "UNDER_REVIEW", "evidence checked")
+    harness.settle()
+    [update] = connector.fetch_updates(since)
+    assert (update.reference, update.status, update.crm_status, update.resolves) == \
+        ("HB0000003", "UNDER_REVIEW", "open", None)
+
+
+def test_unknown_host_key_is_permanent(harness: AcademyHarness, tmp_path: Path) -> None:
+    empty = tmp_path / "known_hosts"
+    empty.write_text("")
+    with pytest.raises(PermanentError) as info:
+        harness.connector(known_hosts_path=str(empty)).check()
+    assert info.value.code == "unknown-host-key"
+    outcomes = harness.connector(known_hosts_path=str(empty)).submit([harness.command(1)])
+    assert outcomes[0].status is OutcomeStatus.RETRY and outcomes[0].error_class == "PermanentError"
+
+
+def test_host_key_string_instead_of_a_known_hosts_file(harness: AcademyHarness) -> None:
+    harness.connector(known_hosts_path=None, host_key=harness.sshd.host_key_line).check()
+
+
+def test_missing_folder_is_a_permanent_error(harness: AcademyHarness) -> None:
+    with pytest.raises(PermanentError) as info:
+        harness.connector(outbound_dir="no-such-folder").check()
+    assert info.value.code == "no-such-path"
+
+
+def test_slow_server_times_out(harness: AcademyHarness) -> None:
+    import socket
+
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(1)   # accepts TCP but never speaks SSH
+    try:
+        started = datetime.now(timezone.utc)
+        outcomes = harness.connector(port=silent.getsockname()[1], timeout_seconds=0.5,
+                                     retry_attempts=1).submit([harness.command(1)])
+        assert outcomes[0].status is OutcomeStatus.RETRY
+        assert datetime.now(timezone.utc) - started < timedelta(seconds=10)
+    finally:
+        silent.close()
+
+
+def test_config_from_connection_maps_fields_and_allowlists_extras(caplog) -> None:  # type: ignore[no-untyped-def]
+    config = AcademyConfig.from_connection(
+        host="sftp.example", port=2222, login="hub", password="pw",
+        extra={"known_hosts_path": "/etc/hub/known_hosts", "inbound_dir": "in",
+               "response_due_minutes": 30, "surprise": "x"})
+    assert (config.host, config.port, config.username, config.inbound_dir) == \
+        ("sftp.example", 2222, "hub", "in")
+    assert config.password is not None and config.password.get_secret_value() == "pw"
+    assert "surprise" in caplog.text and "pw" not in repr(config)
+    with pytest.raises(PermanentError):
+        AcademyConfig.from_connection(host="sftp.example", login="hub", password="pw")  # no host key
+    with pytest.raises(PermanentError):
+        AcademyConfig.from_connection(host="sftp.example", login="hub",
+                                      extra={"known_hosts_path": "/x"})          # no credentials
+
+
+def test_connector_identity() -> None:
+    assert AcademyConnector.system_id() == "benefits_academy" == AcademyConnector.default_conn_id
+    from connectors import catalog
+
+    assert catalog.connector_class("benefits_academy") is AcademyConnector
+    assert set(catalog.operations("benefits_academy")) == {
+        "hb.new_address", "hb.household_change", "hb.income_change", "hb.started_work",
+        "hb.stopped_work"}
+
+
+def test_sessions_are_closed(harness: AcademyHarness) -> None:
+    connector = harness.connector()
+    connector.submit([harness.command(1)])
+    connector.fetch_updates(_ago(minutes=1))
+    assert not [t for t in threading.enumerate()
+                if isinstance(t, paramiko.Transport) and t.is_alive()], "no open SSH connections"

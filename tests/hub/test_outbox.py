@@ -1,0 +1,62 @@
+"""Write-back to the CRM simulator over HTTP: applied once, retried when the CRM is down."""
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+import sqlalchemy as sa
+
+from crm_adapter.rest import CrmClient
+from hub import dispatch, outbox
+from hub.ledger import db
+from hub.ledger.models import OutboxMessage
+from simulators.crm.app import create_app
+from simulators.serving import free_port, serve_in_thread
+from tests.hub.factories import receive_and_map
+from tests.hub.scripted import ScriptedConnector
+
+TOKEN = "test-token"
+
+
+@pytest.fixture
+def crm(tmp_path: Path) -> Iterator[str]:
+    with serve_in_thread(create_app(tmp_path / "crm.db", token=TOKEN)) as url:
+        for n in range(2):
+            httpx.put(f"{url}/api/v1/cases/CRM-T{n:04d}", headers={"Authorization": f"Bearer {TOKEN}"},
+                      json={"case_type": "ctax_change_of_address", "data": {}}).raise_for_status()
+        yield url
+
+
+def _updates(url: str, crm_id: str) -> list:
+    response = httpx.get(f"{url}/api/v1/cases/{crm_id}/updates",
+                         headers={"Authorization": f"Bearer {TOKEN}"})
+    response.raise_for_status()
+    body = response.json()
+    return body["updates"] if isinstance(body, dict) else body
+
+
+def test_outcomes_reach_the_crm_exactly_once(sqlite_ledger: str, crm: str) -> None:
+    receive_and_map(sqlite_ledger, 2)
+    dispatch.dispatch_all(ScriptedConnector(), "revenues_northgate", url=sqlite_ledger)
+    with CrmClient(crm, TOKEN) as client:
+        assert outbox.deliver_pending(client, url=sqlite_ledger).sent == 2
+        # The acknowledgement was "lost": the hub sends the same messages again.
+        with db.session_scope(sqlite_ledger) as session:
+            session.execute(sa.update(OutboxMessage).values(state="pending"))
+        assert outbox.deliver_pending(client, url=sqlite_ledger).sent == 2
+    updates = _updates(crm, "CRM-T0000")
+    assert len(updates) == 1 and updates[0]["status"] == "completed"
+
+
+def test_a_crm_outage_is_retried_later(sqlite_ledger: str) -> None:
+    receive_and_map(sqlite_ledger, 1)
+    dispatch.dispatch_all(ScriptedConnector(), "revenues_northgate", url=sqlite_ledger)
+    with CrmClient(f"http://127.0.0.1:{free_port()}", TOKEN, timeout=2) as client:
+        stats = outbox.deliver_pending(client, url=sqlite_ledger)
+    assert (stats.sent, stats.retry) == (0, 1)
+    with db.session_scope(sqlite_ledger) as session:
+        [message] = session.scalars(sa.select(OutboxMessage))
+        assert message.state == "pending" and message.next_attempt_at is not None
+        assert message.last_error.startswith("TransientError")
