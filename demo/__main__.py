@@ -21,7 +21,7 @@ from typing import Any
 from demo.stack import REPO, Process, Stack, free_port, load_secrets
 from demo.systems import SYSTEMS, CrmDemo, DemoSystem, airflow_env
 
-HOME = REPO / "var" / "demo"
+HOME = Path(os.environ.get("HUB_DEMO_HOME") or REPO / "var" / "demo").resolve()
 COLUMNS = ("received", "sent", "confirmed", "rejected", "written_back", "work_items",
            "backoffice_effects")
 

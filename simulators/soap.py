@@ -34,6 +34,7 @@ class SoapFault(Exception):
     def __init__(self, code: str, message: str, detail: str | None = None) -> None:
         """``code`` is ``Client`` or ``Server``, optionally with a dotted subcode
         (``Client.UnknownAccount``, SOAP 1.1 style)."""
+        code = code.removeprefix("soap:")
         if code.partition(".")[0] not in ("Client", "Server"):
             raise ValueError("SOAP fault code must start with Client or Server")
         super().__init__(message)

@@ -8,6 +8,7 @@ endpoint from the connection, explicit timeouts, strict XML settings) and calls 
 failure                                       raised
 ============================================  ======================
 connection refused, DNS, connect timeout      ``TransientError``
+TLS handshake / certificate failure           ``PermanentError``
 read timeout / connection lost after sending  ``UnknownOutcomeError``
 HTTP 5xx without a SOAP fault, Server fault   ``TransientError``
 HTTP 401/403, authentication fault            ``PermanentError``
@@ -33,8 +34,6 @@ from zeep.transports import Transport
 from zeep.wsse.username import UsernameToken
 
 from connectors.errors import (PermanentError, Rejected, TransientError, UnknownOutcomeError)
-
-log = logging.getLogger(__name__)
 
 ZEEP_SETTINGS = zeep.Settings(strict=True, forbid_dtd=True, forbid_entities=True,
                               forbid_external=True, xml_huge_tree=False)
@@ -140,6 +139,9 @@ def soap_call(client: zeep.Client, operation: str, /, **params: Any) -> Any:
         raise PermanentError(f"SOAP operation {operation} is not in the WSDL", code="wsdl") from exc
     try:
         return method(**params)
+    except requests.exceptions.SSLError as exc:
+        raise PermanentError(f"{operation}: TLS handshake or certificate refused",
+                             code="tls") from exc
     except requests.exceptions.ConnectTimeout as exc:
         raise TransientError(f"{operation}: connect timeout", code="connect-timeout") from exc
     except requests.exceptions.ReadTimeout as exc:

@@ -116,17 +116,24 @@ def premises_get(rows: list[Mapping[str, Any]]) -> etree._Element:
     return response
 
 
-def _service_class(parent: etree._Element, t: sqlite3.Row) -> None:
+def _service_class(parent: etree._Element, t: sqlite3.Row, *, full: bool) -> None:
     node = _sub(parent, L, "ServiceClass")
     _sub(node, L, "ID", 10 + t["id"] // 10)
     _sub(node, L, "Name", t["class_name"])
     _sub(node, L, "Description", t["class_name"])
     _sub(node, L, "Category", "General")
-    _nil(node, "ExtendedDataRecordType")
+    if full:
+        _nil(node, "ExtendedDataRecordType")
     _sub(node, L, "Mobile", False)
     _sub(node, L, "Private", False)
-    _nil(node, "RecordStamp")
-    _sub(node, L, "ExtendedDataRecordDefinitionID", 0)
+    if full:
+        _nil(node, "RecordStamp")
+    else:  # inside a service request the vendor sends an empty stamp, not a nil one
+        _sub(_sub(node, L, "RecordStamp"), L, "DateAdded", "0001-01-01T00:00:00")
+    if full:
+        _sub(node, L, "ExtendedDataRecordDefinitionID", 0)
+    else:
+        _nil(node, "ExtendedDataRecordDefinitionID")
 
 
 def _service_type(node: etree._Element, t: sqlite3.Row, *, full: bool) -> None:
@@ -134,7 +141,7 @@ def _service_type(node: etree._Element, t: sqlite3.Row, *, full: bool) -> None:
     _sub(node, L, "Name", t["name"])
     _sub(node, L, "Description", t["name"].title())
     _sub(node, L, "AppointmentCount", 1 if t["kind"] == "bulky" else 0)
-    _service_class(node, t)
+    _service_class(node, t, full=full)
     if full:
         crew = _sub(node, L, "DefaultCrew")
         for tag, value in (("ID", 11), ("CrewNumber", 2)):

@@ -258,5 +258,7 @@ def test_sessions_are_closed(harness: AcademyHarness) -> None:
     connector = harness.connector()
     connector.submit([harness.command(1)])
     connector.fetch_updates(_ago(minutes=1))
-    assert not [t for t in threading.enumerate()
-                if isinstance(t, paramiko.Transport) and t.is_alive()], "no open SSH connections"
+    for thread in threading.enumerate():
+        if isinstance(thread, paramiko.Transport):
+            thread.join(timeout=2)
+            assert not thread.is_alive(), "an SSH connection was left open"

@@ -23,6 +23,7 @@ USER, PASSWORD = "hub", "pw"
 class Sim:
     def __init__(self, url: str) -> None:
         self.url = url
+        self.bookings = 0
         self.token = self.call("Authenticate", user=USER, password=PASSWORD).findtext(
             f".//{{{L}}}TokenString")
 
@@ -39,7 +40,9 @@ class Sim:
         return etree.fromstring(response.content).find(f"{{{SOAP}}}Body")[0]
 
     def create_bulky(self, reference: str, uprn: str = sample.uprn(3)) -> etree._Element:
-        slot = next(d for d, cap in sample.bulky_slots(_today()) if cap)
+        self.bookings += 1  # spread bookings over the slots: each takes three
+        slots = [d for d, cap in sample.bulky_slots(_today()) if cap]
+        slot = slots[self.bookings % len(slots)]
         extended = (f"<b:ExtendedDataField><FieldName xmlns='{L}'>SLOT_DATE</FieldName>"
                     f"<FieldValue xmlns='{L}'>{slot}</FieldValue></b:ExtendedDataField>"
                     f"<b:ExtendedDataField><FieldName xmlns='{L}'>ITEM</FieldName>"
@@ -137,7 +140,8 @@ def test_staff_change_is_visible_through_updates_and_stats(sim: Sim) -> None:
     created = sim.create_bulky("staff-1")
     code = created.findtext(f".//{{{result_ns('ServiceRequests_Types_Get')}}}ServiceCode")
     before = sim.call("ServiceRequests_Get", ServiceCode=code)
-    since = before.findtext(f".//{{{L}}}DateAdded")
+    request = before.find(f".//{{{result_ns('ServiceRequests_Get')}}}ServiceRequest")
+    since = request.findtext(f"{{{L}}}RecordStamp/{{{L}}}DateAdded")
     effects = httpx.get(f"{sim.url}/admin/stats", timeout=5).json()["effects"]
     response = httpx.post(f"{sim.url}/admin/requests/{code}/status", timeout=5,
                           json={"status": "COMPLETED", "note": "Collected"})
