@@ -30,9 +30,20 @@ def say(message: str) -> None:
     print(f"[demo] {message}", flush=True)
 
 
+def demo_today() -> str:
+    """The demo's "today", fixed on its first run so that later runs seed identical cases."""
+    path = HOME / "today.txt"
+    if not path.exists():
+        import datetime
+
+        path.write_text(datetime.date.today().isoformat())
+    return path.read_text().strip()
+
+
 def base_env() -> dict[str, str]:
     airflow_home = HOME / "airflow"
     return {
+        "HUB_DEMO_TODAY": demo_today(),
         "AIRFLOW_HOME": str(airflow_home),
         "AIRFLOW__CORE__DAGS_FOLDER": str(REPO / "dags"),
         "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
@@ -104,7 +115,7 @@ def demo() -> int:
     names = ["crm_token", "crm_webhook_secret", *[n for cls in SYSTEMS for n in cls.secret_names()]]
     secrets = load_secrets(HOME / "secrets.json", names)
     env = base_env()
-    os.environ.update({k: v for k, v in env.items() if k.startswith("HUB_")})
+    os.environ.update({k: v for k, v in env.items() if k.startswith("HUB_")})   # simulators too
 
     from hub import reports
     from hub.ledger import db

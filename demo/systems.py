@@ -107,7 +107,13 @@ class CrmDemo:
         return httpx.get(f"{self.base_url}/admin/stats", timeout=10).json()
 
 
-SYSTEMS: list[type[DemoSystem]] = [RevenuesDemo]
+class WasteDemo(SoapSimulator):
+    system_id = "waste_bartec"
+    module = "simulators.waste"
+    env_prefix = "WASTE_SIM"
+
+
+SYSTEMS: list[type[DemoSystem]] = [RevenuesDemo, WasteDemo]
 
 
 def airflow_env(crm: CrmDemo, systems: list[DemoSystem]) -> dict[str, str]:

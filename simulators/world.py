@@ -6,7 +6,9 @@ detail here is invented. Nothing in the product imports this module.
 """
 from __future__ import annotations
 
+import os
 import random
+from datetime import date
 from typing import Any
 
 SEED = 2005
@@ -28,6 +30,13 @@ HELD_MOVE_ACCOUNTS = {"CT00000007", "CT00000021"}
 UNKNOWN_CTAX_ACCOUNTS = {"CT99999901", "CT99999902"}
 #: Business Rates accounts whose rateable value is too high for small business rate relief.
 SBRR_INELIGIBLE = {"NR00000005"}
+
+
+def demo_today() -> date:
+    """The demo's "today": ``HUB_DEMO_TODAY`` (ISO date) when set, so that re-seeding a demo on a
+    later day produces the same cases; otherwise the real date."""
+    value = os.environ.get("HUB_DEMO_TODAY")
+    return date.fromisoformat(value) if value else date.today()
 
 
 def ctax_ref(n: int) -> str:
@@ -129,4 +138,8 @@ def demo_cases() -> list[dict[str, Any]]:
             "business": {"name": f"{business['name']} Trading Ltd", "contact_email": business["email"]},
             "rates_account": nndr_ref(1 + i), "relief": reliefs[i % len(reliefs)],
             "from_date": f"2026-04-{1 + i:02d}"})
+    from simulators.waste import sample as waste
+
+    for case in waste.sample_cases(demo_today()):
+        add(case["case_type"], case["data"])
     return cases

@@ -249,7 +249,10 @@ class AcademyConnector(Connector[AcademyConfig]):
             if ff.is_temporary_name(name):
                 if name.startswith(f".{FILE_PREFIX}") and \
                         (_now() - modified).total_seconds() > STALE_TEMP_SECONDS:
-                    self._try(lambda: session.remove(self._path(folder, name)))
+                    try:
+                        session.remove(self._path(folder, name))
+                    except ConnectorError as exc:
+                        log.info("benefits: stale temporary file not removed (%s)", exc.code)
                 continue
             if not (name.startswith(FILE_PREFIX) and ff.is_complete_name(name)):
                 continue

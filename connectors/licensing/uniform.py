@@ -18,7 +18,7 @@ from typing import Any, ClassVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, SecretStr, field_validator, model_validator
-from sqlalchemy import Connection, Engine, false, insert, select, update
+from sqlalchemy import ColumnElement, Connection, Engine, false, insert, select, update
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import URL, make_url
 from tenacity import RetryCallState, Retrying
@@ -253,7 +253,8 @@ class UniformConnector(Connector[UniformConfig]):
 
     def _find(self, conn: Connection, key: str) -> Mapping[str, Any] | None:
         app = self.tables.application
-        return conn.execute(select(app.c.app_ref, app.c.lic_type, app.c.status, app.c.fee_pence)
+        return conn.execute(select(*_keyed(app.c.app_ref, app.c.lic_type, app.c.status,
+                                           app.c.fee_pence))
                             .where(app.c.ext_ref == key)).mappings().first()
 
     def _find_now(self, key: str) -> Mapping[str, Any] | None:
@@ -293,7 +294,7 @@ class UniformConnector(Connector[UniformConfig]):
         """The licensing system's rules, from its own tables; returns the fee due (pence)."""
         t = self.tables
         op = command.operation
-        rules = conn.execute(select(t.licence_type).where(t.licence_type.c.lic_type == lic_type)
+        rules = conn.execute(select(*_keyed(*t.licence_type.c)).where(t.licence_type.c.lic_type == lic_type)
                              ).mappings().first()
         if rules is None or str(rules["active"] or "N").upper() != "Y":
             raise self._reject(command, f"{op}: licence type {lic_type} is not open for "
@@ -319,8 +320,9 @@ class UniformConnector(Connector[UniformConfig]):
                                "payment_ref")
         if payment_ref:
             app = t.application
-            used = conn.execute(select(app.c.app_ref).where(app.c.payment_ref == payment_ref)
-                                .limit(1)).first()
+            used = conn.execute(select(app.c.app_ref)
+                                .where(app.c.payment_ref == payment_ref,
+                                       app.c.ext_ref != command.key).limit(1)).first()
             if used is not None:
                 raise self._reject(command, f"{op}: field payment_ref: payment already used for "
                                    f"application {used[0]}", "payment-already-used", "payment_ref")
@@ -343,8 +345,8 @@ class UniformConnector(Connector[UniformConfig]):
     def fetch_updates(self, since: datetime) -> list[Update]:
         """Status changes after ``since`` to applications the hub sent, oldest first."""
         app = self.tables.application
-        stmt = (select(app.c.app_ref, app.c.ext_ref, app.c.lic_type, app.c.status,
-                       app.c.decision_date, app.c.last_updated)
+        stmt = (select(*_keyed(app.c.app_ref, app.c.ext_ref, app.c.lic_type, app.c.status,
+                               app.c.decision_date, app.c.last_updated))
                 .where(app.c.last_updated > self._to_backoffice(since),
                        app.c.status != self.config.received_status,
                        app.c.ext_ref.is_not(None))
@@ -378,8 +380,9 @@ class UniformConnector(Connector[UniformConfig]):
         with classified(f"{self.system_id()} snapshot"), self.engine.connect() as conn:
             for start in range(0, len(keys), 500):
                 chunk = list(keys[start:start + 500])
-                rows = conn.execute(select(app.c.ext_ref, app.c.app_ref, app.c.lic_type,
-                                           app.c.status, app.c.decision_date, app.c.last_updated)
+                rows = conn.execute(select(*_keyed(app.c.ext_ref, app.c.app_ref, app.c.lic_type,
+                                                   app.c.status, app.c.decision_date,
+                                                   app.c.last_updated))
                                     .where(app.c.ext_ref.in_(chunk))).mappings().all()
                 for row in rows:
                     found[row["ext_ref"]] = {
@@ -393,18 +396,23 @@ class UniformConnector(Connector[UniformConfig]):
         ``application`` (``reference`` or ``key``) -> its status or None."""
         t = self.tables
         if kind == "premises":
-            stmt = select(t.premises).where(t.premises.c.premises_ref == str(params["premises_ref"]))
+            stmt = select(*_keyed(*t.premises.c)).where(t.premises.c.premises_ref == str(params["premises_ref"]))
         elif kind == "application":
             app = t.application
             where = (app.c.app_ref == str(params["reference"]) if "reference" in params
                      else app.c.ext_ref == str(params["key"]))
-            stmt = select(app.c.app_ref, app.c.ext_ref, app.c.lic_type, app.c.status,
-                          app.c.decision_date).where(where)
+            stmt = select(*_keyed(app.c.app_ref, app.c.ext_ref, app.c.lic_type, app.c.status,
+                                  app.c.decision_date)).where(where)
         else:
             return super().lookup(kind, params)
         with classified(f"{self.system_id()} lookup {kind}"), self.engine.connect() as conn:
             row = conn.execute(stmt).mappings().first()
         return dict(row) if row is not None else None
+
+
+def _keyed(*columns: ColumnElement[Any]) -> list[ColumnElement[Any]]:
+    """Columns labelled by their logical key, so result rows use logical names."""
+    return [c.label(c.key) for c in columns]
 
 
 def _activity(model: BaseModel) -> str | None:

@@ -28,6 +28,11 @@ DECISIONS = ("GRANTED", "REFUSED", "FURTHER_INFO")
 _MICROSECONDS = DateTime().with_variant(mysql.DATETIME(fsp=6), "mysql", "mariadb")
 
 
+def _keyed(*columns: Any) -> list[Any]:
+    """Columns labelled by their default (key) name whatever they are called in the database."""
+    return [c.label(c.key) for c in columns]
+
+
 def utc_now() -> datetime:
     """Naive UTC now: the system stores UTC date-times without a zone."""
     return datetime.now(timezone.utc).replace(tzinfo=None)
@@ -148,10 +153,11 @@ class LicensingBackOffice:
         with self.engine.connect() as conn:
             return int(conn.execute(select(func.count()).select_from(self.application)).scalar_one())
 
-    def application(self, app_ref: str) -> dict[str, Any] | None:
+    def find_application(self, app_ref: str) -> dict[str, Any] | None:
         """One application with its applicant (keys are the default physical names)."""
         a, p = self.application, self.party
-        stmt = (select(a, p.c.FULL_NAME, p.c.DATE_OF_BIRTH, p.c.EMAIL, p.c.DRIVING_LICENCE_NO)
+        stmt = (select(*_keyed(*a.c, p.c.FULL_NAME, p.c.DATE_OF_BIRTH, p.c.EMAIL,
+                               p.c.DRIVING_LICENCE_NO))
                 .select_from(a.outerjoin(p, a.c.PARTY_ID == p.c.PARTY_ID))
                 .where(a.c.APP_REF == app_ref))
         with self.engine.connect() as conn:
@@ -160,7 +166,7 @@ class LicensingBackOffice:
 
     def applications(self, status: str | None = None) -> list[dict[str, Any]]:
         a = self.application
-        stmt = select(a.c.APP_REF, a.c.EXT_REF, a.c.LIC_TYPE, a.c.STATUS, a.c.LAST_UPDATED)
+        stmt = select(*_keyed(a.c.APP_REF, a.c.EXT_REF, a.c.LIC_TYPE, a.c.STATUS, a.c.LAST_UPDATED))
         if status is not None:
             stmt = stmt.where(a.c.STATUS == status)
         with self.engine.connect() as conn:

@@ -18,6 +18,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from simulators.waste import sample
+from simulators.world import demo_today
 
 LOCAL = ZoneInfo("Europe/London")
 STATUSES = ["OPEN", "ASSIGNED", "IN PROGRESS", "COMPLETED", "CLOSED", "CANCELLED"]
@@ -110,7 +111,7 @@ class WasteStore:
     def seed_demo(self, today: date | None = None) -> None:
         """Premises and bulky slots from ``sample`` (idempotent)."""
         self.add_premises(sample.premises())
-        self.add_slots(sample.BULKY_TYPE_ID, sample.bulky_slots(today or local_now().date()))
+        self.add_slots(sample.BULKY_TYPE_ID, sample.bulky_slots(today or demo_today()))
 
     def add_premises(self, rows: Iterable[Mapping[str, Any]]) -> None:
         with self._lock:

@@ -37,7 +37,7 @@ def test_application_lands_in_the_vendor_tables(harness: UniformHarness) -> None
     command = harness.command(20)
     [outcome] = harness.connector().submit([command])
     assert outcome.status is OutcomeStatus.CONFIRMED
-    row = harness.office.application(outcome.reference)
+    row = harness.office.find_application(outcome.reference)
     assert row is not None
     assert row["EXT_REF"] == command.key and row["SOURCE_REF"] == command.case_ref
     assert row["LIC_TYPE"] == "PREM" and row["STATUS"] == "RECEIVED"
@@ -146,8 +146,11 @@ def test_concurrent_duplicate_is_caught_by_the_unique_constraint(harness: Unifor
     [first] = harness.connector().submit([command])
 
     class Blind(UniformConnector):
-        def _find(self, conn: Any, key: str) -> Any:  # the look that missed the other insert
-            return None
+        looks = 0
+
+        def _find(self, conn: Any, key: str) -> Any:  # the first look misses the other insert
+            self.looks += 1
+            return None if self.looks == 1 else super()._find(conn, key)
 
     blind = Blind(harness.config())
     try:
@@ -179,8 +182,8 @@ def test_lock_timeout_is_retried_as_transient_for_real(harness: UniformHarness,
 def test_lock_held_too_long_leaves_the_command_for_later(harness: UniformHarness) -> None:
     connector = harness.connector(retry_attempts=1)
     before = harness.effects()
-    harness.fail_next(1)
-    [outcome] = connector.submit([harness.command(81)])
+    with LicensingBackOffice(harness.db.url).sequence_locked():
+        [outcome] = connector.submit([harness.command(81)])
     assert outcome.status is OutcomeStatus.RETRY and outcome.error_class == "TransientError"
     assert harness.effects() == before
 
@@ -194,12 +197,15 @@ def test_check_fails_permanently_when_the_schema_map_names_a_missing_column(
 
 def test_renamed_vendor_schema_works_through_the_schema_map(harness: UniformHarness) -> None:
     suffix = harness.token
-    rename = {"LIC_APPLICATION": f"UNI_APP_{suffix}", "LIC_PARTY": f"UNI_PARTY_{suffix}",
-              "EXT_REF": "CLIENT_REF", "LAST_UPDATED": "MODIFIED_AT", "STATUS": "APP_STATUS"}
+    tables = {"application": "LIC_APPLICATION", "party": "LIC_PARTY", "premises": "LIC_PREMISES",
+              "licence_type": "LIC_TYPE_REF", "sequence": "LIC_SEQUENCE"}
+    renamed = {logical: f"UNI_{logical.upper()}_{suffix}" for logical in tables}
+    rename = {default: renamed[logical] for logical, default in tables.items()}
+    rename.update(EXT_REF="CLIENT_REF", LAST_UPDATED="MODIFIED_AT", STATUS="APP_STATUS")
     office = LicensingBackOffice(harness.db.url, rename=rename)
-    office.install()
+    office.seed_demo()
     schema_map = SchemaMap(
-        tables={"application": f"UNI_APP_{suffix}", "party": f"UNI_PARTY_{suffix}"},
+        tables=renamed,
         columns={"application.ext_ref": "CLIENT_REF", "application.last_updated": "MODIFIED_AT",
                  "application.status": "APP_STATUS"})
     connector = harness.connector(schema_map=schema_map)
@@ -224,6 +230,7 @@ def test_snapshot_and_lookups(harness: UniformHarness) -> None:
     connector = harness.connector()
     command = harness.command(95)
     [outcome] = connector.submit([command])
+    assert outcome.status is OutcomeStatus.CONFIRMED
     snap = connector.snapshot([command.key, "lic-never-sent"])
     assert set(snap) == {command.key}
     assert snap[command.key]["reference"] == outcome.reference
