@@ -139,6 +139,8 @@ def demo() -> int:
         say(f"CRM holds {crm.stats().get('cases', '?')} sample cases; running the DAGs in Airflow")
         run_airflow("deliver", env, systems)
         changed = staff_changes(systems, env)
+        if changed and any(s.asynchronous for s in systems):
+            time.sleep(3)   # file-exchange back offices publish staff changes on their next run
         if changed:
             say("back-office staff changed one record in each system: "
                 + ", ".join(f"{k} {v}" for k, v in changed.items()) + "; syncing status")

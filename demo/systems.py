@@ -113,7 +113,49 @@ class WasteDemo(SoapSimulator):
     env_prefix = "WASTE_SIM"
 
 
-SYSTEMS: list[type[DemoSystem]] = [RevenuesDemo, WasteDemo]
+class BenefitsDemo(DemoSystem):
+    """File exchange over SFTP with an in-process paramiko server; answers come on its next run."""
+
+    system_id = "benefits_academy"
+    asynchronous = True
+
+    @property
+    def root(self) -> Path:
+        return self.home / "benefits_exchange"
+
+    @property
+    def known_hosts(self) -> Path:
+        return self.home / "benefits_known_hosts"
+
+    def processes(self) -> list[Process]:
+        return [Process(self.system_id, ["-m", "simulators.benefits", "--host", "127.0.0.1",
+                                         "--port", str(self.port), "--root", str(self.root),
+                                         "--db", str(self.home / "benefits.db"), "--seed-demo",
+                                         "--known-hosts-out", str(self.known_hosts),
+                                         "--interval", "1"],
+                        port=self.port,
+                        env={"BENEFITS_SIM_USERNAME": "academy",
+                             "BENEFITS_SIM_PASSWORD": self.password})]
+
+    def connection(self) -> dict[str, Any]:
+        return {"conn_type": "sftp", "host": "127.0.0.1", "port": self.port, "login": "academy",
+                "password": self.password,
+                "extra": {"known_hosts_path": str(self.known_hosts), "timeout_seconds": 20}}
+
+    def _backoffice(self):  # type: ignore[no-untyped-def]
+        from simulators.benefits.backoffice import BenefitsBackOffice
+
+        return BenefitsBackOffice(self.root, self.home / "benefits.db")
+
+    def effects(self) -> int:
+        return self._backoffice().effects()
+
+    def staff_change(self, reference: str) -> None:
+        self._backoffice().staff_change(reference, status="RECALCULATED",
+                                        note="Benefit recalculated by the benefits team")
+
+
+SYSTEMS: list[type[DemoSystem]] = [RevenuesDemo, BenefitsDemo, WasteDemo]
 
 
 def airflow_env(crm: CrmDemo, systems: list[DemoSystem]) -> dict[str, str]:

@@ -19,7 +19,7 @@ from mappings.keys import command_key
 from mappings.transforms import Transform, TransformError, iso_date, run_chain
 
 __all__ = ["CaseTypeMapping", "CommandRule", "Condition", "FieldRule", "InputRule", "InvalidCase",
-           "MappingLoadError", "MappingSet", "matches_type"]
+           "MappingLoadError", "MappingSet", "matches_type", "same_value"]
 
 
 def _is_date(value: Any) -> bool:
@@ -47,39 +47,83 @@ def matches_type(value: Any, types: Sequence[str]) -> bool:
     return any(_TYPE_CHECKS[t](value) for t in types)
 
 
-def _same(a: Any, b: Any) -> bool:
+def same_value(a: Any, b: Any) -> bool:
     """Equality that keeps booleans apart from 0 and 1."""
     if isinstance(a, bool) or isinstance(b, bool):
         return isinstance(a, bool) and isinstance(b, bool) and a == b
     return bool(a == b)
 
 
+def _at(prefix: str, path: str) -> str:
+    """A CRM field path as errors name it (``items[2]`` + ``quantity`` -> ``items[2].quantity``)."""
+    return f"{prefix}.{path}" if prefix and path else prefix or path
+
+
 @dataclass(frozen=True)
 class InputRule:
-    """A declared CRM input field."""
+    """A declared CRM input field: a value, or a list of values or of objects.
+
+    ``types`` is ``("list",)`` for a list; its elements are objects read by ``element_fields``
+    or values of ``element_types``.
+    """
 
     path: str
     types: tuple[str, ...]
     required: bool
     default: Any = None
+    one_of: tuple[Any, ...] | None = None
+    element_fields: tuple[InputRule, ...] | None = None
+    element_types: tuple[str, ...] | None = None
 
-    def read(self, case_type: str, data: Mapping[str, Any]) -> Any:
-        """This input's value (or its default), or ``InvalidCase`` naming the path."""
+    @property
+    def is_list(self) -> bool:
+        return self.types == ("list",)
+
+    def read(self, case_type: str, data: Mapping[str, Any], prefix: str = "") -> Any:
+        """This input's value (or its default), or ``InvalidCase`` naming the path.
+
+        ``prefix`` locates ``data`` in the case (``items[2]`` for a list element).
+        """
         node: Any = data
         parts = self.path.split(".")
         for i, part in enumerate(parts):
             if not isinstance(node, Mapping):
-                raise InvalidCase(case_type, ".".join(parts[:i]), "expected an object")
+                raise InvalidCase(case_type, _at(prefix, ".".join(parts[:i])),
+                                  "expected an object")
             node = node.get(part)
             if node is None:
                 break
-        if node is None or (self.required and isinstance(node, str) and not node.strip()):
+        where = _at(prefix, self.path)
+        blank = (isinstance(node, str) and not node.strip()) or (self.is_list and node == [])
+        if node is None or (self.required and blank):
             if self.required:
-                raise InvalidCase(case_type, self.path, "required")
+                raise InvalidCase(case_type, where, "required")
             return copy.deepcopy(self.default)
+        if self.is_list:
+            return self._read_list(case_type, node, where)
         if not matches_type(node, self.types):
-            raise InvalidCase(case_type, self.path, f"expected {' or '.join(self.types)}")
+            raise InvalidCase(case_type, where, f"expected {' or '.join(self.types)}")
+        if self.one_of is not None and not any(same_value(node, v) for v in self.one_of):
+            raise InvalidCase(case_type, where, "not one of the values this mapping accepts")
         return node
+
+    def _read_list(self, case_type: str, node: Any, where: str) -> list[Any]:
+        if not isinstance(node, (list, tuple)):
+            raise InvalidCase(case_type, where, "expected a list")
+        elements: list[Any] = []
+        for index, element in enumerate(node):
+            at = f"{where}[{index}]"
+            if self.element_fields is not None:
+                if not isinstance(element, Mapping):
+                    raise InvalidCase(case_type, at, "expected an object")
+                elements.append({rule.path: rule.read(case_type, element, at)
+                                 for rule in self.element_fields})
+            elif element is None or matches_type(element, self.element_types or ()):
+                elements.append(element)
+            else:
+                raise InvalidCase(case_type, at,
+                                  f"expected {' or '.join(self.element_types or ())}")
+        return elements
 
 
 @dataclass(frozen=True)
@@ -93,11 +137,11 @@ class Condition:
     def holds(self, values: Mapping[str, Any]) -> bool:
         value = values.get(self.input)
         if self.test == "equals":
-            return _same(value, self.operand)
+            return same_value(value, self.operand)
         if self.test == "not_equals":
-            return not _same(value, self.operand)
+            return not same_value(value, self.operand)
         if self.test == "in":
-            return any(_same(value, item) for item in self.operand)
+            return any(same_value(value, item) for item in self.operand)
         return (value is not None) == bool(self.operand)
 
 
@@ -107,7 +151,12 @@ def _all_hold(conditions: Sequence[Condition], values: Mapping[str, Any]) -> boo
 
 @dataclass(frozen=True)
 class FieldRule:
-    """How one target field (dotted for nested models) is filled."""
+    """How one target field (dotted for nested models) is filled.
+
+    From a list input: ``each`` fills the fields of each element (a list of objects), or, for a
+    list of values, ``transforms`` apply to each element. Elements that come out null (or, for
+    objects, with every field null) are left out, and so is a list left empty.
+    """
 
     target: str
     source: str | None
@@ -115,15 +164,91 @@ class FieldRule:
     constant: Any = None
     default: Any = None
     when: tuple[Condition, ...] = ()
+    is_list: bool = False
+    each: tuple[FieldRule, ...] | None = None
 
-    def value(self, case_type: str, values: Mapping[str, Any]) -> Any:
+    def value(self, case_type: str, values: Mapping[str, Any], prefix: str = "") -> Any:
+        """The target value (null: leave the field out); ``prefix`` locates ``values``."""
         if self.source is None:
             return copy.deepcopy(self.constant)
+        source = values.get(self.source)
+        if self.is_list:
+            return self._list_value(case_type, source, _at(prefix, self.source))[0]
         try:
-            value = run_chain(self.transforms, values.get(self.source))
+            value = run_chain(self.transforms, source)
         except TransformError as exc:
-            raise InvalidCase(case_type, self.source, str(exc)) from exc
+            raise InvalidCase(case_type, _at(prefix, self.source), str(exc)) from exc
         return copy.deepcopy(self.default) if value is None else value
+
+    def _list_value(self, case_type: str, elements: Any,
+                    where: str) -> tuple[list[Any] | None, list[int]]:
+        """The target list and, for each of its elements, the index of the CRM element."""
+        if elements is None:
+            return None, []
+        result: list[Any] = []
+        origins: list[int] = []
+        for index, element in enumerate(elements):
+            at = f"{where}[{index}]"
+            if self.each is not None:
+                item = _build(case_type, self.each, element, at)
+                if not item:
+                    continue
+            else:
+                try:
+                    item = run_chain(self.transforms, element)
+                except TransformError as exc:
+                    raise InvalidCase(case_type, at, str(exc)) from exc
+                if item is None:
+                    continue
+            result.append(item)
+            origins.append(index)
+        return (result or None), origins
+
+    def source_of(self, loc: Sequence[Any], origins: Mapping[str, list[int]]) -> str | None:
+        """The CRM field behind a validation error inside this list field, if it can be told."""
+        if not loc or not isinstance(loc[0], int) or self.source is None:
+            return None
+        position = loc[0]
+        known = origins.get(self.target, [])
+        at = f"{self.source}[{known[position] if position < len(known) else position}]"
+        rest = ".".join(str(p) for p in loc[1:])
+        inner = _source_in(self.each, rest) if self.each is not None and rest else None
+        return _at(at, inner) if inner else at
+
+
+def _build(case_type: str, rules: Sequence[FieldRule], values: Mapping[str, Any],
+           prefix: str = "", origins: dict[str, list[int]] | None = None) -> dict[str, Any]:
+    """The raw (not yet validated) object the rules make of ``values``."""
+    raw: dict[str, Any] = {}
+    for rule in rules:
+        if not _all_hold(rule.when, values):
+            continue
+        if rule.is_list and rule.source is not None:
+            value, found = rule._list_value(case_type, values.get(rule.source),
+                                            _at(prefix, rule.source))
+            if origins is not None:
+                origins[rule.target] = found
+        else:
+            value = rule.value(case_type, values, prefix)
+        if value is None:
+            continue
+        *parents, leaf = rule.target.split(".")
+        node = raw
+        for part in parents:
+            node = node.setdefault(part, {})
+        node[leaf] = value
+    return raw
+
+
+def _source_in(rules: Sequence[FieldRule], target: str) -> str | None:
+    """The source input of the rule filling ``target`` (or a field under it), if any."""
+    for rule in rules:
+        if rule.target == target:
+            return rule.source
+    for rule in rules:
+        if rule.target.startswith(target + ".") and rule.source:
+            return rule.source
+    return None
 
 
 @dataclass(frozen=True)
@@ -139,39 +264,30 @@ class CommandRule:
 
     def payload(self, case_type: str, values: Mapping[str, Any]) -> dict[str, Any]:
         """The validated payload (JSON-ready), or ``InvalidCase`` naming the CRM field."""
-        raw: dict[str, Any] = {}
-        for rule in self.fields:
-            if not _all_hold(rule.when, values):
-                continue
-            value = rule.value(case_type, values)
-            if value is None:
-                continue
-            *parents, leaf = rule.target.split(".")
-            node = raw
-            for part in parents:
-                node = node.setdefault(part, {})
-            node[leaf] = value
+        origins: dict[str, list[int]] = {}
+        raw = _build(case_type, self.fields, values, origins=origins)
         try:
             model = self.model.model_validate(raw)
             return model.model_dump(mode="json", exclude_unset=True)
         except ValidationError as exc:
             first = exc.errors(include_input=False, include_url=False)[0]
-            target = ".".join(str(p) for p in first["loc"])
-            raise InvalidCase(case_type, self._source_of(target), first["msg"]) from exc
+            raise InvalidCase(case_type, self._source_of(tuple(first["loc"]), origins),
+                              first["msg"]) from exc
         except (ValueError, TypeError) as exc:
             raise InvalidCase(case_type, "data", f"{self.operation}: invalid payload") from exc
 
-    def _source_of(self, target: str) -> str:
+    def _source_of(self, loc: tuple[Any, ...], origins: Mapping[str, list[int]]) -> str:
         """The CRM field behind a target field, as near as can be told."""
-        if not target:
+        if not loc:
             return "data"
-        for rule in self.fields:
-            if rule.target == target:
-                return rule.source or f"{self.step}.{target}"
-        for rule in self.fields:
-            if rule.target.startswith(target + ".") and rule.source:
-                return rule.source
-        return f"{self.step}.{target}"
+        cut = next((i for i, part in enumerate(loc) if isinstance(part, int)), len(loc))
+        target = ".".join(str(p) for p in loc[:cut])
+        if cut < len(loc):
+            rule = next((r for r in self.fields if r.target == target and r.is_list), None)
+            found = rule.source_of(loc[cut:], origins) if rule is not None else None
+            if found:
+                return found
+        return _source_in(self.fields, target) or f"{self.step}.{target}"
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,7 @@ Only the operations modules of systems that the files name are imported.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -19,9 +20,9 @@ from pydantic import BaseModel, ValidationError
 from connectors import catalog
 from mappings import targets
 from mappings.engine import (CaseTypeMapping, CommandRule, Condition, FieldRule, InputRule,
-                             MappingSet, matches_type)
+                             MappingSet, same_value, matches_type)
 from mappings.errors import InvalidCase, MappingLoadError
-from mappings.spec import CaseTypeSpec, CommandSpec, ConditionSpec, FieldSpec
+from mappings.spec import CaseTypeSpec, CommandSpec, ConditionSpec, FieldSpec, InputSpec
 from mappings.transforms import SIMPLE, Transform, code_key, lookup
 
 __all__ = ["DEFAULT_DIRECTORY", "InvalidCase", "MappingLoadError", "MappingSet", "load_case_type",
@@ -71,6 +72,17 @@ def _reason(error: Mapping[str, Any]) -> str:
     return str(error["msg"]).removeprefix("Value error, ")
 
 
+@dataclass(frozen=True)
+class _Scope:
+    """What field rules are checked against: the inputs they may read and the model they fill."""
+
+    inputs: Mapping[str, InputSpec]
+    what: str
+    """The operation (or ``<operation> <list field>[]`` for list elements), for messages."""
+    model: type[BaseModel]
+    inputs_name: str = "inputs"
+
+
 class _Checker:
     """Turns one parsed file into engine rules, raising ``MappingLoadError`` at the first fault."""
 
@@ -97,25 +109,54 @@ class _Checker:
                                file=self.file, inputs=inputs, commands=tuple(commands))
 
     def _inputs(self) -> tuple[InputRule, ...]:
+        return self._input_rules("inputs", self.spec.inputs, in_list=False)
+
+    def _input_rules(self, where: str, declared: Mapping[str, InputSpec],
+                     in_list: bool) -> tuple[InputRule, ...]:
         rules = []
-        paths = set(self.spec.inputs)
-        for path, decl in self.spec.inputs.items():
-            where = f"inputs.{path}"
+        paths = set(declared)
+        for path, decl in declared.items():
+            at = f"{where}.{path}"
             parts = path.split(".")
             for n in range(1, len(parts)):
                 if ".".join(parts[:n]) in paths:
-                    raise self.fail(where, f"{'.'.join(parts[:n])} is declared as a value "
-                                           "and as an object")
+                    raise self.fail(at, f"{'.'.join(parts[:n])} is declared as a value "
+                                        "and as an object")
             if not decl.type:
-                raise self.fail(f"{where}.type", "at least one type is needed")
+                raise self.fail(f"{at}.type", "at least one type is needed")
+            if "list" in decl.type:
+                rules.append(self._list_input(at, path, decl, in_list))
+                continue
+            if decl.one_of is not None:
+                for i, allowed in enumerate(decl.one_of):
+                    if allowed is None or not matches_type(allowed, decl.type):
+                        raise self.fail(f"{at}.one_of[{i}]", f"not of type {' or '.join(decl.type)}")
             if "default" in decl.model_fields_set:
                 if decl.required:
-                    raise self.fail(f"{where}.default", "a required input takes no default")
+                    raise self.fail(f"{at}.default", "a required input takes no default")
                 if decl.default is not None and not matches_type(decl.default, decl.type):
-                    raise self.fail(f"{where}.default", f"not of type {' or '.join(decl.type)}")
+                    raise self.fail(f"{at}.default", f"not of type {' or '.join(decl.type)}")
+                if (decl.default is not None and decl.one_of is not None
+                        and not any(same_value(decl.default, v) for v in decl.one_of)):
+                    raise self.fail(f"{at}.default", "not one of one_of")
             rules.append(InputRule(path=path, types=tuple(decl.type), required=decl.required,
-                                   default=decl.default))
+                                   default=decl.default,
+                                   one_of=None if decl.one_of is None else tuple(decl.one_of)))
         return tuple(rules)
+
+    def _list_input(self, at: str, path: str, decl: InputSpec, in_list: bool) -> InputRule:
+        if in_list:
+            raise self.fail(f"{at}.type", "a list inside a list element is not supported")
+        if decl.fields is not None:
+            if not decl.fields:
+                raise self.fail(f"{at}.fields", "a list of objects needs at least one field")
+            elements = self._input_rules(f"{at}.fields", decl.fields, in_list=True)
+            return InputRule(path=path, types=("list",), required=decl.required,
+                             element_fields=elements)
+        if not decl.of:
+            raise self.fail(f"{at}.of", "at least one type is needed")
+        return InputRule(path=path, types=("list",), required=decl.required,
+                         element_types=tuple(decl.of or ()))
 
     def _code_tables(self) -> dict[str, dict[str, Any]]:
         tables: dict[str, dict[str, Any]] = {}
@@ -150,37 +191,84 @@ class _Checker:
     def _command(self, where: str, command: CommandSpec,
                  tables: Mapping[str, Mapping[str, Any]]) -> CommandRule:
         model = self._model(where, command)
-        fields = []
-        for target, spec in command.fields.items():
-            fields.append(self._field(f"{where}.fields.{target}", model, target, spec, tables))
+        scope = _Scope(self.spec.inputs, command.operation, model)
+        fields = self._fields(f"{where}.fields", scope, command.fields, tables)
+        return CommandRule(step=command.step, system=command.system, operation=command.operation,
+                           model=model, fields=fields,
+                           when=self._conditions(f"{where}.when", command.when, self.spec.inputs))
+
+    def _fields(self, where: str, scope: _Scope, specs: Mapping[str, FieldSpec],
+                tables: Mapping[str, Mapping[str, Any]]) -> tuple[FieldRule, ...]:
+        """The rules filling one object (a payload or a list element) of ``scope.model``."""
+        fields = [self._field(f"{where}.{target}", scope, target, spec, tables)
+                  for target, spec in specs.items()]
         mapped = {f.target for f in fields}
         for target in mapped:
             parts = target.split(".")
             for n in range(1, len(parts)):
                 if ".".join(parts[:n]) in mapped:
-                    raise self.fail(f"{where}.fields.{target}",
+                    raise self.fail(f"{where}.{target}",
                                     f"{'.'.join(parts[:n])} is mapped whole and by field")
-        missing = targets.missing_required(model, mapped)
+        missing = targets.missing_required(scope.model, mapped)
         if missing:
-            raise self.fail(f"{where}.fields.{missing[0]}",
-                            f"required field of {command.operation} is not mapped")
-        return CommandRule(step=command.step, system=command.system, operation=command.operation,
-                           model=model, fields=tuple(fields),
-                           when=self._conditions(f"{where}.when", command.when))
+            raise self.fail(f"{where}.{missing[0]}", f"required field of {scope.what} is not mapped")
+        return tuple(fields)
 
-    def _field(self, where: str, model: type[BaseModel], target: str, spec: FieldSpec,
+    def _field(self, where: str, scope: _Scope, target: str, spec: FieldSpec,
                tables: Mapping[str, Mapping[str, Any]]) -> FieldRule:
         try:
-            targets.resolve(model, target)
+            owner, leaf = targets.resolve(scope.model, target)
         except targets.UnknownTarget as exc:
             raise self.fail(where, str(exc)) from exc
-        if spec.source is not None and spec.source not in self.spec.inputs:
-            raise self.fail(f"{where}.from", f"source {spec.source!r} is not declared in inputs")
-        chain = tuple(self._transform(f"{where}.transforms[{i}]", item, tables)
-                      for i, item in enumerate(spec.transforms))
+        element = targets.list_element(owner.model_fields[leaf].annotation)
+        source = scope.inputs.get(spec.source) if spec.source is not None else None
+        if spec.source is not None and source is None:
+            raise self.fail(f"{where}.from", f"source {spec.source!r} is not declared in "
+                                             f"{scope.inputs_name}")
+        when = self._conditions(f"{where}.when", spec.when, scope.inputs, scope.inputs_name)
+        if source is not None and "list" in source.type:
+            return self._list_field(where, scope, target, spec, source, element, when, tables)
+        if spec.each is not None:
+            raise self.fail(f"{where}.each", "each needs a from that names a list input")
+        if spec.source is not None and element is not None and element.model is not None:
+            raise self.fail(f"{where}.from", f"{target} is a list of {element.model.__name__}: "
+                                             "map it from a list input with each")
+        chain = self._chain(where, spec.transforms, tables)
         return FieldRule(target=target, source=spec.source, transforms=chain,
-                         constant=spec.constant, default=spec.default,
-                         when=self._conditions(f"{where}.when", spec.when))
+                         constant=spec.constant, default=spec.default, when=when)
+
+    def _list_field(self, where: str, scope: _Scope, target: str, spec: FieldSpec,
+                    source: InputSpec, element: targets.ListElement | None,
+                    when: tuple[Condition, ...],
+                    tables: Mapping[str, Mapping[str, Any]]) -> FieldRule:
+        if element is None:
+            raise self.fail(f"{where}.from", f"source {spec.source!r} is a list but {target} "
+                                             "is not a list field")
+        if source.fields is None:
+            if spec.each is not None:
+                raise self.fail(f"{where}.each", f"source {spec.source!r} is a list of values: "
+                                                 "use transforms (applied to each element)")
+            if element.model is not None:
+                raise self.fail(f"{where}.from", f"{target} is a list of "
+                                                 f"{element.model.__name__}: its source must be "
+                                                 "a list of objects (fields)")
+            return FieldRule(target=target, source=spec.source, is_list=True, when=when,
+                             transforms=self._chain(where, spec.transforms, tables))
+        if element.model is None:
+            raise self.fail(f"{where}.from", f"source {spec.source!r} is a list of objects but "
+                                             f"{target} is a list of values")
+        if spec.each is None:
+            raise self.fail(f"{where}.each", f"{target} is a list of {element.model.__name__}: "
+                                             "map its element fields under each")
+        inner = _Scope(source.fields, f"{scope.what} {target}[]", element.model,
+                       inputs_name=f"the fields of {spec.source}")
+        each = self._fields(f"{where}.each", inner, spec.each, tables)
+        return FieldRule(target=target, source=spec.source, is_list=True, each=each, when=when)
+
+    def _chain(self, where: str, items: list[Any],
+               tables: Mapping[str, Mapping[str, Any]]) -> tuple[Transform, ...]:
+        return tuple(self._transform(f"{where}.transforms[{i}]", item, tables)
+                     for i, item in enumerate(items))
 
     def _transform(self, where: str, item: Any,
                    tables: Mapping[str, Mapping[str, Any]]) -> Transform:
@@ -195,15 +283,25 @@ class _Checker:
         raise self.fail(where, f"unknown transform {item!r}; known: {sorted(SIMPLE)} "
                                "or {lookup: <code table>}")
 
-    def _conditions(self, where: str, specs: list[ConditionSpec]) -> tuple[Condition, ...]:
+    def _conditions(self, where: str, specs: list[ConditionSpec], inputs: Mapping[str, InputSpec],
+                    inputs_name: str = "inputs") -> tuple[Condition, ...]:
         conditions = []
         for i, spec in enumerate(specs):
-            if spec.input not in self.spec.inputs:
+            decl = inputs.get(spec.input)
+            if decl is None:
                 raise self.fail(f"{where}[{i}].input",
-                                f"input {spec.input!r} is not declared in inputs")
+                                f"input {spec.input!r} is not declared in {inputs_name}")
             test = next(iter(spec.model_fields_set & {"equals", "not_equals", "in_", "present"}))
-            conditions.append(Condition(input=spec.input, test=test.rstrip("_"),
-                                        operand=getattr(spec, test)))
+            operand = getattr(spec, test)
+            if "list" in decl.type and test != "present":
+                raise self.fail(f"{where}[{i}]", f"input {spec.input!r} is a list: only "
+                                                 "present can test it")
+            if decl.one_of is not None and test != "present":
+                for value in operand if test == "in_" else [operand]:
+                    if not any(same_value(value, allowed) for allowed in decl.one_of):
+                        raise self.fail(f"{where}[{i}]", f"compares {spec.input!r} with a value "
+                                                         "not in its one_of")
+            conditions.append(Condition(input=spec.input, test=test.rstrip("_"), operand=operand))
         return tuple(conditions)
 
 

@@ -14,6 +14,7 @@ NAME = r"^[a-z][a-z0-9_]*$"
 PATH = r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$"
 
 InputType = Literal["string", "integer", "number", "boolean", "date"]
+ValueType = Literal["string", "integer", "number", "boolean", "date", "list"]
 Scalar = StrictStr | StrictBool | StrictInt | float | None
 
 
@@ -22,18 +23,39 @@ class _Spec(BaseModel):
 
 
 class InputSpec(_Spec):
-    """One CRM input field, by dotted path."""
+    """One CRM input field, by dotted path; ``type: list`` declares a list of values or objects."""
 
-    type: list[InputType]
+    type: list[ValueType]
     required: StrictBool = False
     default: Any = None
-    """Used when the CRM leaves the field out or null (only for optional inputs)."""
+    """Used when the CRM leaves the field out or null (only for optional, non-list inputs)."""
+    one_of: list[Scalar] | None = None
+    """The only values the CRM may send (checked after the type); anything else is invalid."""
+    fields: dict[Annotated[StrictStr, Field(pattern=PATH)], "InputSpec"] | None = None
+    """A list of objects: each element's fields, by dotted path inside the element."""
+    of: list[InputType] | None = None
+    """A list of values: the type(s) of each element."""
     description: StrictStr | None = None
 
-    @field_validator("type", mode="before")
+    @field_validator("type", "of", mode="before")
     @classmethod
     def _one_or_many(cls, value: Any) -> Any:
         return [value] if isinstance(value, str) else value
+
+    @model_validator(mode="after")
+    def _list_shape(self) -> "InputSpec":
+        if "list" in self.type:
+            if self.type != ["list"]:
+                raise ValueError("a list input has type list and no other type")
+            if (self.fields is None) == (self.of is None):
+                raise ValueError("a list input needs exactly one of fields (a list of objects) "
+                                 "or of (a list of values)")
+            if {"default", "one_of"} & self.model_fields_set:
+                raise ValueError("a list input takes no default or one_of (declare them on "
+                                 "its element fields)")
+        elif self.fields is not None or self.of is not None:
+            raise ValueError("fields and of are only for inputs of type list")
+        return self
 
 
 class ConditionSpec(_Spec):
@@ -69,6 +91,8 @@ class FieldSpec(_Spec):
     """How one target field is filled: from a CRM input (with transforms) or a constant.
 
     The shorthand ``account_ref: account_reference`` means ``{from: account_reference}``.
+    A target that is a list of objects, fed from a list input, maps each element's fields
+    under ``each`` (element target field -> rule reading element input fields).
     """
 
     source: Annotated[StrictStr, Field(pattern=PATH)] | None = Field(default=None, alias="from")
@@ -76,6 +100,7 @@ class FieldSpec(_Spec):
     default: Any = None
     transforms: list[Any] = []
     when: list[ConditionSpec] = []
+    each: dict[StrictStr, "FieldSpec"] | None = None
 
     @model_validator(mode="before")
     @classmethod
@@ -92,8 +117,11 @@ class FieldSpec(_Spec):
         has_constant = "constant" in self.model_fields_set
         if (self.source is None) == (not has_constant):
             raise ValueError("a field needs exactly one of from, constant")
-        if has_constant and ({"default", "transforms"} & self.model_fields_set):
-            raise ValueError("a constant field takes no default or transforms")
+        if has_constant and ({"default", "transforms", "each"} & self.model_fields_set):
+            raise ValueError("a constant field takes no default, transforms or each")
+        if self.each is not None and ({"default", "transforms"} & self.model_fields_set):
+            raise ValueError("a field with each takes no default or transforms (put them on "
+                             "the element fields)")
         return self
 
 

@@ -1,7 +1,9 @@
 """Target fields of an operation model: which dotted paths exist and which are required."""
 from __future__ import annotations
 
+import collections.abc
 import types
+from dataclasses import dataclass
 from typing import Annotated, Any, Union, get_args, get_origin
 
 from pydantic import BaseModel
@@ -36,6 +38,9 @@ def resolve(model: type[BaseModel], target: str) -> tuple[type[BaseModel], str]:
         info = current.model_fields.get(part)
         inner = nested_model(info.annotation) if info is not None else None
         if inner is None:
+            if info is not None and list_element(info.annotation) is not None:
+                raise UnknownTarget(f"{'.'.join(walked)} is a list: map its element fields "
+                                    "under each")
             raise UnknownTarget(f"{'.'.join(walked)} is not an object field of {model.__name__}")
         current = inner
     if leaf not in current.model_fields:
@@ -61,3 +66,35 @@ def missing_required(model: type[BaseModel], mapped: set[str], prefix: str = "")
         elif info.is_required() and path not in mapped:
             missing.append(path)
     return missing
+
+
+@dataclass(frozen=True)
+class ListElement:
+    """What a list field holds: a model (``tuple[BulkyItem, ...]``) or plain values (``model`` None)."""
+
+    annotation: Any
+    model: type[BaseModel] | None
+
+
+_SEQUENCES = (list, tuple, set, frozenset, collections.abc.Sequence)
+
+
+def list_element(annotation: Any) -> ListElement | None:
+    """The element of a list field (unwrapping ``Optional`` and ``Annotated``), if it is one."""
+    origin = get_origin(annotation)
+    if origin is Annotated:
+        return list_element(get_args(annotation)[0])
+    if origin in (Union, types.UnionType):
+        found = [e for e in (list_element(a) for a in get_args(annotation)) if e is not None]
+        others = [a for a in get_args(annotation)
+                  if a is not type(None) and list_element(a) is None]
+        return found[0] if len(found) == 1 and not others else None
+    if origin not in _SEQUENCES:
+        return None
+    args = get_args(annotation)
+    if origin is tuple:
+        if len(args) != 2 or args[1] is not Ellipsis:
+            return None   # a fixed-length tuple is not a list
+        args = args[:1]
+    element = args[0] if args else Any
+    return ListElement(annotation=element, model=nested_model(element))

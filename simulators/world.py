@@ -138,7 +138,11 @@ def demo_cases() -> list[dict[str, Any]]:
             "business": {"name": f"{business['name']} Trading Ltd", "contact_email": business["email"]},
             "rates_account": nndr_ref(1 + i), "relief": reliefs[i % len(reliefs)],
             "from_date": f"2026-04-{1 + i:02d}"})
+    from simulators.benefits import sample as benefits
     from simulators.waste import sample as waste
+
+    for case in benefits.sample_cases():
+        add(case["case_type"], case["data"])
 
     for case in waste.sample_cases(demo_today()):
         add(case["case_type"], case["data"])

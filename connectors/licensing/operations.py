@@ -16,20 +16,25 @@ from __future__ import annotations
 from datetime import date
 from typing import Annotated, Literal
 
-from pydantic import Field, StringConstraints
+from pydantic import BeforeValidator, Field, StringConstraints
 
-from connectors.fields import Address, NonEmpty, OperationModel
+from connectors.fields import Address, OperationModel
 
-PremisesRef = Annotated[str, StringConstraints(strip_whitespace=True, to_upper=True,
-                                               pattern=r"^PR\d{5}$")]
-PaymentRef = Annotated[str, StringConstraints(strip_whitespace=True, to_upper=True,
-                                              pattern=r"^[A-Z0-9][A-Z0-9/-]{3,39}$")]
+
+def _upper(value: object) -> object:
+    """References are compared upper-case and without surrounding spaces (before the pattern)."""
+    return value.strip().upper() if isinstance(value, str) else value
+
+
+Upper = BeforeValidator(_upper)
+PremisesRef = Annotated[str, Upper, StringConstraints(pattern=r"^PR\d{5}$")]
+PaymentRef = Annotated[str, Upper, StringConstraints(pattern=r"^[A-Z0-9][A-Z0-9/-]{3,39}$")]
 Email = Annotated[str, StringConstraints(strip_whitespace=True, max_length=254,
                                          pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")]
 Phone = Annotated[str, StringConstraints(strip_whitespace=True, pattern=r"^\+?[0-9 ]{7,20}$")]
 #: DVLA driving licence number: 5 surname characters, 6 digits, 2 initials, 1 digit, 2 letters.
-DrivingLicenceNumber = Annotated[str, StringConstraints(
-    strip_whitespace=True, to_upper=True, pattern=r"^[A-Z9]{5}\d{6}[A-Z9]{2}\d[A-Z]{2}$")]
+DrivingLicenceNumber = Annotated[str, Upper, StringConstraints(
+    pattern=r"^[A-Z9]{5}\d{6}[A-Z9]{2}\d[A-Z]{2}$")]
 Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=120)]
 Description = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 

@@ -2,8 +2,8 @@
 
 The back-office schema belongs to the licensing system (Idox Uniform style), not to the hub, so
 every table and column name comes from configuration. ``SchemaMap`` holds the overrides;
-``build_tables`` turns it into SQLAlchemy Core ``Table`` objects whose columns are addressed by their
-*logical* key (``tables.application.c.ext_ref``) whatever they are called in the database.
+``build_tables`` turns it into SQLAlchemy Core ``Table`` objects whose columns are addressed by
+their *logical* key (``tables.application.c.ext_ref``) whatever they are called in the database.
 The connector never creates or alters these tables.
 """
 from __future__ import annotations
@@ -96,7 +96,7 @@ class SchemaMap(BaseModel):
     columns: dict[str, str] = {}
     """``table.column`` (``application.ext_ref``) -> physical column (``CLIENT_REF``)."""
     db_schema: str | None = None
-    """Database schema (PostgreSQL schema, MariaDB database) holding the tables, if not the default."""
+    """Schema (PostgreSQL schema, MariaDB database) holding the tables, if not the default."""
 
     @field_validator("tables")
     @classmethod

@@ -60,9 +60,10 @@ _STATUS_WORDS = {"GRANTED": "granted", "REFUSED": "refused",
 class UniformConfig(ConnectorConfig):
     """Settings of the licensing database connection (Airflow connection ``licensing_uniform``).
 
-    Either ``url`` (a SQLAlchemy URL without password, e.g. ``postgresql+psycopg2://lic@db/uniform``)
-    or ``driver`` + ``host``/``port``/``username``/``database`` from the connection's standard
-    fields. The password always comes from the connection's password field.
+    Either ``url`` (a SQLAlchemy URL without password, e.g.
+    ``postgresql+psycopg2://lic@db/uniform``) or ``driver`` + ``host``/``port``/``username``/
+    ``database`` from the connection's standard fields. The password always comes from the
+    connection's password field.
     """
 
     connection_fields: ClassVar[Mapping[str, str]] = {
@@ -294,8 +295,8 @@ class UniformConnector(Connector[UniformConfig]):
         """The licensing system's rules, from its own tables; returns the fee due (pence)."""
         t = self.tables
         op = command.operation
-        rules = conn.execute(select(*_keyed(*t.licence_type.c)).where(t.licence_type.c.lic_type == lic_type)
-                             ).mappings().first()
+        rules = conn.execute(select(*_keyed(*t.licence_type.c))
+                             .where(t.licence_type.c.lic_type == lic_type)).mappings().first()
         if rules is None or str(rules["active"] or "N").upper() != "Y":
             raise self._reject(command, f"{op}: licence type {lic_type} is not open for "
                                "applications in the licensing system", "licence-type-closed", None)
@@ -396,7 +397,8 @@ class UniformConnector(Connector[UniformConfig]):
         ``application`` (``reference`` or ``key``) -> its status or None."""
         t = self.tables
         if kind == "premises":
-            stmt = select(*_keyed(*t.premises.c)).where(t.premises.c.premises_ref == str(params["premises_ref"]))
+            stmt = select(*_keyed(*t.premises.c)).where(
+                t.premises.c.premises_ref == str(params["premises_ref"]))
         elif kind == "application":
             app = t.application
             where = (app.c.app_ref == str(params["reference"]) if "reference" in params

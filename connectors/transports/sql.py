@@ -2,7 +2,8 @@
 
 Connectors that write into a back office's own database build statements with SQLAlchemy Core
 (bound parameters only) on an engine from :func:`make_engine`, and wrap every database call in
-:func:`classified` so that a failure arrives as ``TransientError``, ``PermanentError`` or ``Rejected``.
+:func:`classified` so that a failure arrives as ``TransientError``, ``PermanentError`` or
+``Rejected``.
 
 Error messages built here never quote the driver's text (PostgreSQL's ``DETAIL: Key (...)=(...)``
 and MariaDB's ``Duplicate entry '...'`` carry the row's values): they name codes, constraints and
@@ -90,17 +91,18 @@ def make_engine(url: str | URL, *, password: str | SecretStr | None = None,
       ``max_statement_time``.
     - SQLite: ``timeout`` (how long to wait for another writer's lock).
 
-    ``password`` (from the connection's password field) replaces any password in ``url``.
+    ``password`` (from the connection's password field) replaces any password in ``url``
+    (SQLite has none).
     Creating the engine does no I/O; a bad URL raises ``PermanentError``.
     """
     try:
         parsed = make_url(url) if isinstance(url, str) else url
     except sa_exc.ArgumentError as exc:
         raise PermanentError("database url: not a valid SQLAlchemy URL", code="bad-url") from exc
-    if password is not None:
+    backend = parsed.get_backend_name()
+    if password is not None and backend != "sqlite":
         secret = password.get_secret_value() if isinstance(password, SecretStr) else password
         parsed = parsed.set(password=secret)
-    backend = parsed.get_backend_name()
     kwargs: dict[str, Any] = {"pool_pre_ping": True, "hide_parameters": True}
     connect_args: dict[str, Any] = {}
     session_sql: list[str] = []
@@ -244,7 +246,9 @@ _MEANINGS = {
 
 def _describe(code: str | None, kind: str) -> str:
     meaning = _MEANINGS.get(code or "")
-    return f"{meaning} ({code})" if meaning else f"database error {kind}" + (f" ({code})" if code else "")
+    if meaning:
+        return f"{meaning} ({code})"
+    return f"database error {kind}" + (f" ({code})" if code else "")
 
 
 @contextlib.contextmanager

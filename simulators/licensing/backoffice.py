@@ -78,7 +78,8 @@ class LicensingBackOffice:
         self.party = Table(n("LIC_PARTY"), md,
                            c("PARTY_ID", Integer, primary_key=True, autoincrement=True),
                            c("FULL_NAME", String(120), nullable=False),
-                           c("DATE_OF_BIRTH", Date), c("EMAIL", String(254)), c("PHONE", String(30)),
+                           c("DATE_OF_BIRTH", Date), c("EMAIL", String(254)),
+                           c("PHONE", String(30)),
                            c("ADDR_LINE1", String(100)), c("ADDR_LINE2", String(100)),
                            c("TOWN", String(60)), c("POSTCODE", String(10)),
                            c("DRIVING_LICENCE_NO", String(16)), c("CREATED", _MICROSECONDS))
@@ -136,7 +137,7 @@ class LicensingBackOffice:
         self.seed_reference()
 
     def set_licence_type(self, code: str, **values: Any) -> None:
-        """Change a licence type's rules (``FEE_PENCE``, ``MIN_AGE``, ``ACTIVE``), as an admin would."""
+        """Change a licence type's rules (``FEE_PENCE``, ``MIN_AGE``, ``ACTIVE``) as an admin."""
         with self.engine.begin() as conn:
             conn.execute(update(self.licence_type)
                          .where(self.licence_type.c.LIC_TYPE == code).values(**values))
@@ -151,7 +152,8 @@ class LicensingBackOffice:
     def applications_created(self) -> int:
         """Rows in the application table (the effects the hub caused)."""
         with self.engine.connect() as conn:
-            return int(conn.execute(select(func.count()).select_from(self.application)).scalar_one())
+            count = select(func.count()).select_from(self.application)
+            return int(conn.execute(count).scalar_one())
 
     def find_application(self, app_ref: str) -> dict[str, Any] | None:
         """One application with its applicant (keys are the default physical names)."""

@@ -48,7 +48,8 @@ def test_application_lands_in_the_vendor_tables(harness: UniformHarness) -> None
 
 
 def test_driver_under_minimum_age_is_refused_naming_the_field(harness: UniformHarness) -> None:
-    young, exactly = _driver(harness, 1, _years_ago(21, days=1)), _driver(harness, 2, _years_ago(21))
+    young = _driver(harness, 1, _years_ago(21, days=1))
+    exactly = _driver(harness, 2, _years_ago(21))
     before = harness.effects()
     refused, accepted = harness.connector().submit([young, exactly])
     assert refused.status is OutcomeStatus.REJECTED

@@ -23,3 +23,33 @@ def test_sample_cases_cover_every_change_kind_and_two_refusals() -> None:
 
 def test_sample_data_is_deterministic() -> None:
     assert sample_cases() == sample_cases() and claims() == claims()
+
+
+def _as_payload(data: dict) -> tuple[str, dict]:  # type: ignore[type-arg]
+    """The obvious field mapping (what the mapping YAML does), to prove the shapes fit."""
+    claim, when, kind = data["claim_reference"], data["effective_date"], data["change"]
+    if kind == "new_address":
+        return "hb.new_address", {"claim_ref": claim, "moved_on": when,
+                                  "new_address": data["new_address"], "weekly_rent": data["weekly_rent"]}
+    if kind == "household":
+        h = data["household"]
+        return "hb.household_change", {"claim_ref": claim, "effective_from": when,
+                                       "action": h["action"], "relationship": h["relationship"],
+                                       "member_name": h["name"], "member_date_of_birth": h["date_of_birth"]}
+    if kind == "income":
+        i = data["income"]
+        return "hb.income_change", {"claim_ref": claim, "effective_from": when,
+                                    "income_type": i["type"], "amount": i["amount"],
+                                    "frequency": i["frequency"]}
+    w = data["work"]
+    if kind == "started_work":
+        return "hb.started_work", {"claim_ref": claim, "started_on": when, **w}
+    return "hb.stopped_work", {"claim_ref": claim, "ended_on": when, **w}
+
+
+def test_every_sample_case_fits_an_operation_model() -> None:
+    from connectors.benefits.operations import OPERATIONS
+
+    for case in sample_cases():
+        operation, payload = _as_payload(case["data"])
+        OPERATIONS[operation].model_validate(payload)

@@ -1,0 +1,81 @@
+"""`hub`: operator commands (ledger migrations, figures, work items, re-mapping, retention)."""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from sqlalchemy import update
+
+
+def _upgrade(args: argparse.Namespace) -> int:
+    from hub.ledger import db
+
+    db.migrate()
+    print("ledger schema is up to date")
+    return 0
+
+
+def _systems(args: argparse.Namespace) -> int:
+    from hub import reports
+
+    print(json.dumps(reports.system_figures(), indent=2))
+    return 0
+
+
+def _work_items(args: argparse.Namespace) -> int:
+    from hub import workitems
+    from hub.ledger.db import session_scope
+
+    with session_scope() as session:
+        for item in workitems.list_work_items(session, team=args.team):
+            print(f"#{item.id} [{item.team}] {item.kind}: {item.reason}")
+    return 0
+
+
+def _remap(args: argparse.Namespace) -> int:
+    """Send invalid cases of a case type through mapping again (after the mapping or data is fixed)."""
+    from hub import intake
+    from hub.ledger.db import session_scope
+    from hub.ledger.models import Case, CaseState
+
+    with session_scope() as session:
+        query = update(Case).where(Case.state == CaseState.INVALID.value)
+        if args.case_type:
+            query = query.where(Case.case_type == args.case_type)
+        count = session.execute(query.values(state=CaseState.RECEIVED.value, error=None)
+                                .execution_options(synchronize_session=False)).rowcount
+    stats = intake.map_received()
+    print(f"{count} invalid cases re-mapped: {stats.mapped} mapped, {stats.invalid} still invalid")
+    return 0
+
+
+def _purge(args: argparse.Namespace) -> int:
+    from hub import retention
+
+    stats = retention.purge_personal_data(days=args.days)
+    print(f"blanked personal data of {stats.cases} cases, {stats.commands} commands, "
+          f"{stats.inbound} unreadable deliveries")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="hub", description=__doc__)
+    sub = parser.add_subparsers(required=True)
+    sub.add_parser("upgrade", help="apply ledger migrations").set_defaults(run=_upgrade)
+    sub.add_parser("systems", help="per-system figures").set_defaults(run=_systems)
+    items = sub.add_parser("work-items", help="open work items")
+    items.add_argument("--team")
+    items.set_defaults(run=_work_items)
+    remap = sub.add_parser("remap-invalid", help="map invalid cases again after a fix")
+    remap.add_argument("--case-type")
+    remap.set_defaults(run=_remap)
+    purge = sub.add_parser("purge", help="blank personal data past the retention period")
+    purge.add_argument("--days", type=int)
+    purge.set_defaults(run=_purge)
+    args = parser.parse_args(argv)
+    return int(args.run(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
