@@ -40,11 +40,11 @@ DEFAULT_LICENCE_TYPES: dict[str, str] = {
     "licence.street_trading": "STR",
     "licence.animal_establishment": "ANI",
 }
-#: Licensing status word -> status shown in the CRM.
+#: Licensing status word -> CRM status (the hub's convention: ``closed`` or ``open``).
 DEFAULT_CRM_STATUSES: dict[str, str] = {
-    "GRANTED": "completed",
-    "REFUSED": "completed",
-    "FURTHER_INFO": "in_progress",
+    "GRANTED": "closed",
+    "REFUSED": "closed",
+    "FURTHER_INFO": "open",
 }
 _LABELS = {
     "licence.premises": "Premises licence",

@@ -12,11 +12,12 @@ from hypothesis import strategies as st
 from connectors import catalog
 from mappings.errors import InvalidCase
 from mappings.loader import load_mappings
-from simulators.world import demo_cases
+
+from tests.mappings.cases import all_cases
 
 MAPPINGS = load_mappings()
 CASE_TYPES = MAPPINGS.case_types
-DEMO = [c for c in demo_cases() if c["case_type"] in CASE_TYPES]
+DEMO = [c for c in all_cases() if c["case_type"] in CASE_TYPES]
 KEY = re.compile(r"[A-Za-z0-9._-]{1,64}")
 
 SETTINGS = settings(max_examples=60, deadline=None,
@@ -26,8 +27,16 @@ scalars = (st.none() | st.booleans() | st.integers() | st.floats(allow_nan=True)
            | st.text(max_size=12) | st.dates().map(date.isoformat)
            | st.sampled_from(["CT00000001", "NR00000003", "P000123", "12-34-56", "15", "charity",
                               "EX5 5FQ", "2026-01-01", "", " "]))
+
+def _input_rules(case_type):
+    """Every declared input of a case type, with the element fields of list inputs."""
+    for rule in MAPPINGS.mapping(case_type).inputs:
+        yield rule
+        yield from rule.element_fields or ()
+
+
 # Keys the mappings read, so arbitrary data often reaches deep into the rules.
-segments = sorted({part for ct in CASE_TYPES for rule in MAPPINGS.mapping(ct).inputs
+segments = sorted({part for ct in CASE_TYPES for rule in _input_rules(ct)
                    for part in rule.path.split(".")})
 json_like = st.recursive(scalars, lambda inner: st.lists(inner, max_size=3)
                          | st.dictionaries(st.sampled_from(segments) | st.text(max_size=5),
@@ -36,22 +45,32 @@ arbitrary_data = st.dictionaries(st.sampled_from(segments) | st.text(max_size=6)
                                  max_size=8)
 
 
-@st.composite
-def mutated_demo_case(draw):
-    """A demo case with one declared input replaced by an arbitrary JSON-like value."""
-    case = copy.deepcopy(draw(st.sampled_from(DEMO)))
-    rule = draw(st.sampled_from(MAPPINGS.mapping(case["case_type"]).inputs))
-    node = case["data"]
-    *parents, leaf = rule.path.split(".")
+def _mutate(draw, node, path):
+    """Replace (or drop) the value at dotted ``path`` under ``node`` with arbitrary data."""
+    *parents, leaf = path.split(".")
     for part in parents:
         node = node.setdefault(part, {})
         if not isinstance(node, dict):
-            break
+            return
+    if draw(st.booleans()):
+        node.pop(leaf, None)
     else:
-        if draw(st.booleans()):
-            node.pop(leaf, None)
-        else:
-            node[leaf] = draw(json_like)
+        node[leaf] = draw(json_like)
+
+
+@st.composite
+def mutated_demo_case(draw):
+    """A demo case with one declared input (or one field of one list element) made arbitrary."""
+    case = copy.deepcopy(draw(st.sampled_from(DEMO)))
+    rule = draw(st.sampled_from(MAPPINGS.mapping(case["case_type"]).inputs))
+    elements = case["data"].get(rule.path) if rule.element_fields else None
+    if isinstance(elements, list) and elements and draw(st.booleans()):
+        element = draw(st.sampled_from(elements))
+        inner = draw(st.sampled_from(rule.element_fields))
+        if isinstance(element, dict):
+            _mutate(draw, element, inner.path)
+    else:
+        _mutate(draw, case["data"], rule.path)
     return case
 
 
@@ -105,13 +124,40 @@ def test_keys_do_not_change_with_unmapped_fields(case, phone, extra, name):
     assert [c.key for c in after] == [c.key for c in before]
 
 
-ACCOUNT_FIELD = {"ctax_change_of_address": ("account_reference", "CT"),
-                 "ctax_single_person_discount": ("account_reference", "CT"),
-                 "ctax_direct_debit": ("account_reference", "CT"),
-                 "nndr_relief_application": ("rates_account", "NR")}
+def _code(prefix, width):
+    return lambda number: f"{prefix}{number % 10 ** width:0{width}d}"
+
+
+#: Per case type, a mapped field and how to make another valid value of it from a number.
+MAPPED_FIELD = {
+    "ctax_change_of_address": ("account_reference", _code("CT", 8)),
+    "ctax_single_person_discount": ("account_reference", _code("CT", 8)),
+    "ctax_direct_debit": ("account_reference", _code("CT", 8)),
+    "nndr_relief_application": ("rates_account", _code("NR", 8)),
+    "waste_bulky_collection": ("uprn", _code("1", 11)),
+    "waste_missed_bin": ("uprn", _code("1", 11)),
+    "hb_change_of_circumstances": ("claim_reference", _code("HB", 7)),
+    "licence_application": ("payment.reference", _code("PAY-", 8)),
+}
 DATE_FIELD = {"ctax_change_of_address": "moving_date",
               "ctax_single_person_discount": "from_date",
-              "nndr_relief_application": "from_date"}
+              "nndr_relief_application": "from_date",
+              "waste_bulky_collection": "slot_date",
+              "waste_missed_bin": "collection_date",
+              "hb_change_of_circumstances": "effective_date"}
+
+
+def _set(data, path, value):
+    *parents, leaf = path.split(".")
+    for part in parents:
+        data = data.setdefault(part, {})
+    old = data.get(leaf)
+    data[leaf] = value
+    return old
+
+
+def test_every_case_type_has_a_field_whose_change_is_tested():
+    assert set(CASE_TYPES) <= set(MAPPED_FIELD)
 
 
 @SETTINGS
@@ -123,13 +169,13 @@ def test_keys_change_when_a_mapped_field_changes(case, number, day, which):
     assume(before is not None)
     data = copy.deepcopy(case["data"])
     if which == "account" or case["case_type"] not in DATE_FIELD:
-        field, prefix = ACCOUNT_FIELD[case["case_type"]]
-        data[field] = f"{prefix}{number:08d}"
+        field, make = MAPPED_FIELD[case["case_type"]]
+        new = make(number)
     else:
-        field = DATE_FIELD[case["case_type"]]
-        data[field] = day.isoformat()
+        field, new = DATE_FIELD[case["case_type"]], day.isoformat()
+    old = _set(data, field, new)
     after = MAPPINGS.apply(case["case_type"], case["id"], 2, data)
-    if data[field] == case["data"][field]:
+    if new == old:
         assert [c.key for c in after] == [c.key for c in before]
     else:
         assert all(a.key != b.key for a, b in zip(after, before, strict=True))
@@ -151,4 +197,5 @@ def test_keys_are_short_safe_and_tell_cases_apart(crm_id, other, case):
 
 @pytest.mark.parametrize("case_type", CASE_TYPES)
 def test_demo_cases_exist_for_every_case_type(case_type):
+    """Every shipped case type has a demo case or a domain sample case to be tested on."""
     assert any(c["case_type"] == case_type for c in DEMO)

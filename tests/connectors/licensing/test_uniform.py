@@ -119,7 +119,7 @@ def test_decisions_come_back_once_each_and_inserts_do_not(harness: UniformHarnes
     time.sleep(0.01)
     harness.office.decide(created.reference, "GRANTED")
     [update] = [u for u in connector.fetch_updates(since) if u.reference == created.reference]
-    assert update.status == "GRANTED" and update.crm_status == "completed"
+    assert update.status == "GRANTED" and update.crm_status == "closed"
     assert update.key == command.key and update.system == "licensing_uniform"
     assert update.changed_at.tzinfo is not None and update.changed_at.utcoffset() == timedelta(0)
     assert created.reference in (update.note or "") and "granted" in (update.note or "")
@@ -133,7 +133,7 @@ def test_further_information_then_grant_are_two_updates(harness: UniformHarness)
     since = datetime.now(timezone.utc) - timedelta(seconds=1)
     harness.office.decide(created.reference, "FURTHER_INFO")
     [asked] = [u for u in connector.fetch_updates(since) if u.reference == created.reference]
-    assert asked.crm_status == "in_progress"
+    assert asked.crm_status == "open"
     time.sleep(0.01)
     harness.office.decide(created.reference, "REFUSED")
     [refused] = [u for u in connector.fetch_updates(asked.changed_at)
