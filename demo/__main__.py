@@ -132,6 +132,7 @@ def demo() -> int:
         say("starting simulators: CRM and " + ", ".join(s.system_id for s in systems))
         stack.start(crm.process())
         for system in systems:
+            system.prepare()
             for process in system.processes():
                 stack.start(process)
         effects_before = {s.system_id: s.effects() for s in systems}
@@ -179,6 +180,7 @@ def up() -> int:
     secrets = load_secrets(HOME / "secrets.json", names)
     env = base_env()
     env["AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION"] = "False"
+    env["AIRFLOW__API__HOST"] = "127.0.0.1"
     env["HUB_TASK_RETRIES"] = "3"
     os.environ.update({k: v for k, v in env.items() if k.startswith("HUB_")})
     from hub.ledger import db
@@ -190,6 +192,7 @@ def up() -> int:
     with Stack(HOME / "logs") as stack:
         stack.start(crm.process())
         for system in systems:
+            system.prepare()
             for process in system.processes():
                 stack.start(process)
         env.update(airflow_env(crm, systems))

@@ -33,6 +33,9 @@ class DemoSystem:
     def processes(self) -> list[Process]:
         return []
 
+    def prepare(self) -> None:
+        """Set up the back office's own storage before the run (systems without a server)."""
+
     def connection(self) -> dict[str, Any]:
         """The Airflow Connection (as AIRFLOW_CONN_<ID> JSON) the hub uses for this system."""
         raise NotImplementedError
@@ -155,7 +158,51 @@ class BenefitsDemo(DemoSystem):
                                         note="Benefit recalculated by the benefits team")
 
 
-SYSTEMS: list[type[DemoSystem]] = [RevenuesDemo, BenefitsDemo, WasteDemo]
+class LicensingDemo(DemoSystem):
+    """The licensing system's own database (SQLite here); the hub writes into its tables."""
+
+    system_id = "licensing_uniform"
+
+    @classmethod
+    def secret_names(cls) -> list[str]:
+        return []
+
+    @property
+    def url(self) -> str:
+        return f"sqlite:///{self.home / 'licensing.db'}"
+
+    def _backoffice(self):  # type: ignore[no-untyped-def]
+        from simulators.licensing.backoffice import LicensingBackOffice
+
+        return LicensingBackOffice(self.url)
+
+    def prepare(self) -> None:
+        backoffice = self._backoffice()
+        try:
+            backoffice.install()
+            backoffice.seed_demo()
+        finally:
+            backoffice.close()
+
+    def connection(self) -> dict[str, Any]:
+        return {"conn_type": "generic", "extra": {"url": self.url, "timeout_seconds": 20}}
+
+    def effects(self) -> int:
+        backoffice = self._backoffice()
+        try:
+            return backoffice.applications_created()
+        finally:
+            backoffice.close()
+
+    def staff_change(self, reference: str) -> None:
+        backoffice = self._backoffice()
+        try:
+            backoffice.decide(reference, "GRANTED", note="Granted by the licensing team")
+        finally:
+            backoffice.close()
+
+
+SYSTEMS: list[type[DemoSystem]] = [RevenuesDemo, BenefitsDemo, LicensingDemo, WasteDemo]
 
 
 def airflow_env(crm: CrmDemo, systems: list[DemoSystem]) -> dict[str, str]:

@@ -173,14 +173,14 @@ class FieldRule:
             return copy.deepcopy(self.constant)
         source = values.get(self.source)
         if self.is_list:
-            return self._list_value(case_type, source, _at(prefix, self.source))[0]
+            return self.list_value(case_type, source, _at(prefix, self.source))[0]
         try:
             value = run_chain(self.transforms, source)
         except TransformError as exc:
             raise InvalidCase(case_type, _at(prefix, self.source), str(exc)) from exc
         return copy.deepcopy(self.default) if value is None else value
 
-    def _list_value(self, case_type: str, elements: Any,
+    def list_value(self, case_type: str, elements: Any,
                     where: str) -> tuple[list[Any] | None, list[int]]:
         """The target list and, for each of its elements, the index of the CRM element."""
         if elements is None:
@@ -224,7 +224,7 @@ def _build(case_type: str, rules: Sequence[FieldRule], values: Mapping[str, Any]
         if not _all_hold(rule.when, values):
             continue
         if rule.is_list and rule.source is not None:
-            value, found = rule._list_value(case_type, values.get(rule.source),
+            value, found = rule.list_value(case_type, values.get(rule.source),
                                             _at(prefix, rule.source))
             if origins is not None:
                 origins[rule.target] = found

@@ -130,7 +130,8 @@ class _Checker:
             if decl.one_of is not None:
                 for i, allowed in enumerate(decl.one_of):
                     if allowed is None or not matches_type(allowed, decl.type):
-                        raise self.fail(f"{at}.one_of[{i}]", f"not of type {' or '.join(decl.type)}")
+                        raise self.fail(f"{at}.one_of[{i}]",
+                                        f"not of type {' or '.join(decl.type)}")
             if "default" in decl.model_fields_set:
                 if decl.required:
                     raise self.fail(f"{at}.default", "a required input takes no default")
@@ -211,7 +212,8 @@ class _Checker:
                                     f"{'.'.join(parts[:n])} is mapped whole and by field")
         missing = targets.missing_required(scope.model, mapped)
         if missing:
-            raise self.fail(f"{where}.{missing[0]}", f"required field of {scope.what} is not mapped")
+            raise self.fail(f"{where}.{missing[0]}",
+                            f"required field of {scope.what} is not mapped")
         return tuple(fields)
 
     def _field(self, where: str, scope: _Scope, target: str, spec: FieldSpec,

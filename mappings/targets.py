@@ -70,7 +70,7 @@ def missing_required(model: type[BaseModel], mapped: set[str], prefix: str = "")
 
 @dataclass(frozen=True)
 class ListElement:
-    """What a list field holds: a model (``tuple[BulkyItem, ...]``) or plain values (``model`` None)."""
+    """What a list field holds: a model (``tuple[BulkyItem, ...]``) or values (``model`` None)."""
 
     annotation: Any
     model: type[BaseModel] | None

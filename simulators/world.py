@@ -139,7 +139,11 @@ def demo_cases() -> list[dict[str, Any]]:
             "rates_account": nndr_ref(1 + i), "relief": reliefs[i % len(reliefs)],
             "from_date": f"2026-04-{1 + i:02d}"})
     from simulators.benefits import sample as benefits
+    from simulators.licensing import sample as licensing
     from simulators.waste import sample as waste
+
+    for case in licensing.sample_cases():
+        add(case["case_type"], case["data"])
 
     for case in benefits.sample_cases():
         add(case["case_type"], case["data"])
