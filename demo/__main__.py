@@ -190,18 +190,22 @@ def up() -> int:
     systems = [cls(HOME, secrets) for cls in SYSTEMS]
     web_port = int(os.environ.get("HUB_WEB_PORT", "8700"))
     with Stack(HOME / "logs") as stack:
-        stack.start(crm.process())
         for system in systems:
             system.prepare()
             for process in system.processes():
                 stack.start(process)
         env.update(airflow_env(crm, systems))
         env["CRM_WEBHOOK_SECRET"] = secrets["crm_webhook_secret"]
+        env["HUB_AIRFLOW_API_URL"] = "http://127.0.0.1:8080"
+        env["HUB_AIRFLOW_USERNAME"] = "admin"
+        env["HUB_AIRFLOW_PASSWORD_FILE"] = str(HOME / "airflow" /
+                                               "simple_auth_manager_passwords.json.generated")
         stack.start(Process("hub-web", ["-m", "uvicorn", "hub.web.app:app", "--host", "127.0.0.1",
                                         "--port", str(web_port)], port=web_port, env=env))
+        stack.start(crm.process(webhook_url=f"http://127.0.0.1:{web_port}/webhooks/crm"))
         stack.start(Process("airflow", ["-m", "airflow", "standalone"], port=8080, env=env),
                     ready_timeout=180)
-        password_file = HOME / "airflow" / "simple_auth_manager_passwords.json.generated"
+        password_file = env["HUB_AIRFLOW_PASSWORD_FILE"]
         say("running. Airflow UI: http://127.0.0.1:8080 (user admin; password in "
             f"{password_file}); hub pages: http://127.0.0.1:{web_port}/; CRM simulator: {crm.base_url}")
         say("press Ctrl-C to stop everything")

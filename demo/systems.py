@@ -91,12 +91,18 @@ class CrmDemo:
     def __init__(self, home: Path, secrets: dict[str, str]) -> None:
         self.home = home
         self.token = secrets["crm_token"]
+        self.webhook_secret = secrets["crm_webhook_secret"]
         self.port = free_port()
 
-    def process(self) -> Process:
-        return Process("crm", ["-m", "simulators.crm", "--host", "127.0.0.1", "--port", str(self.port),
-                               "--db", str(self.home / "crm.db"), "--seed-demo"],
-                       port=self.port, env={"CRM_SIM_TOKEN": self.token})
+    def process(self, webhook_url: str | None = None) -> Process:
+        """The CRM; with ``webhook_url`` it also pushes each new or changed case, signed."""
+        argv = ["-m", "simulators.crm", "--host", "127.0.0.1", "--port", str(self.port),
+                "--db", str(self.home / "crm.db"), "--seed-demo"]
+        env = {"CRM_SIM_TOKEN": self.token}
+        if webhook_url:
+            argv += ["--webhook-url", webhook_url]
+            env["CRM_WEBHOOK_SECRET"] = self.webhook_secret
+        return Process("crm", argv, port=self.port, env=env)
 
     @property
     def base_url(self) -> str:

@@ -6,7 +6,10 @@ trigger). Building the app does no I/O.
 """
 from __future__ import annotations
 
+import logging
 import os
+import threading
+from collections.abc import Callable
 from typing import Any
 
 from fastapi import FastAPI, HTTPException
@@ -44,6 +47,24 @@ def release_delivery(delivery_id: str, url: str | None = None) -> None:
             session.delete(row)
 
 
+log = logging.getLogger(__name__)
+
+
+def in_background(trigger: Callable[[], None] | None) -> Callable[[], None] | None:
+    """Run the Airflow trigger off the request thread: the CRM gets its 202 without waiting."""
+    if trigger is None:
+        return None
+
+    def run() -> None:
+        try:
+            trigger()
+        except Exception as exc:   # the scheduled intake picks the case up anyway
+            log.warning("Airflow trigger failed (%s); the next scheduled intake will run it",
+                        type(exc).__name__)
+
+    return lambda: threading.Thread(target=run, name="airflow-trigger", daemon=True).start()
+
+
 class CloseWorkItem(BaseModel):
     resolution: str
     closed_by: str
@@ -59,7 +80,7 @@ def create_app(*, url: str | None = None, secret: Any = None, trigger: Any = "en
         release_delivery=lambda delivery_id: release_delivery(delivery_id, url),
         record_invalid=lambda delivery_id, error, body: intake.record_inbound_rejection(
             source="webhook", delivery_id=delivery_id, error=error, body=body, url=url),
-        trigger=trigger_from_env() if trigger == "env" else trigger))
+        trigger=in_background(trigger_from_env()) if trigger == "env" else trigger))
 
     @app.get("/healthz")
     def health() -> dict[str, str]:
