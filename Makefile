@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test up venv system-packages lock clean
+.PHONY: demo demo-change test up venv system-packages lock clean
 
 # Debian packages the test suite needs (a real OpenSSH server for the SFTP tests).
 system-packages:
@@ -25,6 +25,10 @@ venv: $(STAMP)
 
 demo: venv
 	$(PY) -m hub.demo
+
+# After `make demo`: one staff change in each back office, synced to the CRM exactly once.
+demo-change: venv
+	$(PY) -m demo --change-status
 
 up: venv
 	$(PY) -m hub.demo --up

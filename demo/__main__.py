@@ -76,27 +76,38 @@ def run_airflow(plan: str, env: dict[str, str], systems: list[DemoSystem]) -> li
     return results
 
 
-def staff_changes(systems: list[DemoSystem], env: dict[str, str]) -> dict[str, str]:
-    """Once per demo folder: one back-office change per system to a record the hub created."""
+def staff_changes(systems: list[DemoSystem], env: dict[str, str], *,
+                  again: bool = False) -> dict[str, tuple[str, str]]:
+    """One back-office staff change per system, to a confirmed record the hub created.
+
+    The first demo run does this once; ``again`` picks a record not changed before. Returns
+    ``{system: (reference, crm_id)}``; the changed references are kept in staff_changes.json.
+    """
     marker = HOME / "staff_changes.json"
-    if marker.exists():
+    done: dict[str, list[str]] = json.loads(marker.read_text()) if marker.exists() else {}
+    if done and not again:
         return {}
     os.environ.update(env)
     from sqlalchemy import select
 
     from hub.ledger.db import session_scope
-    from hub.ledger.models import Command, CommandState
+    from hub.ledger.models import Case, Command, CommandState
 
-    changed: dict[str, str] = {}
+    changed: dict[str, tuple[str, str]] = {}
     with session_scope() as session:
         for system in systems:
-            reference = session.scalar(select(Command.reference).where(
+            earlier = done.get(system.system_id, [])
+            row = session.execute(select(Command.reference, Case.crm_id).join(Case).where(
                 Command.system == system.system_id, Command.state == CommandState.CONFIRMED.value,
-                Command.reference.is_not(None)).order_by(Command.id).limit(1))
-            if reference:
-                system.staff_change(reference)
-                changed[system.system_id] = reference
-    marker.write_text(json.dumps(changed, indent=2))
+                Command.reference.is_not(None), Command.reference.not_in(earlier))
+                .order_by(Command.id).limit(1)).first()
+            if row:
+                system.staff_change(row.reference)
+                changed[system.system_id] = (row.reference, row.crm_id)
+                done[system.system_id] = [*earlier, row.reference]
+    marker.write_text(json.dumps(done, indent=2))
+    if changed and any(s.asynchronous for s in systems):
+        time.sleep(3)   # file-exchange back offices publish staff changes on their next run
     return changed
 
 
@@ -140,11 +151,9 @@ def demo() -> int:
         say(f"CRM holds {crm.stats().get('cases', '?')} sample cases; running the DAGs in Airflow")
         run_airflow("deliver", env, systems)
         changed = staff_changes(systems, env)
-        if changed and any(s.asynchronous for s in systems):
-            time.sleep(3)   # file-exchange back offices publish staff changes on their next run
         if changed:
             say("back-office staff changed one record in each system: "
-                + ", ".join(f"{k} {v}" for k, v in changed.items()) + "; syncing status")
+                + ", ".join(f"{k} {v[0]}" for k, v in changed.items()) + "; syncing status")
         else:
             say("staff changes were made on an earlier run; syncing status again (expect nothing new)")
         run_airflow("sync", env, systems)
@@ -170,6 +179,51 @@ def demo() -> int:
         "written back" for s, f in summary.items()))
     print(f"CRM: {crm_stats.get('writebacks_applied', '?')} write-backs applied in all.")
     say(f"done in {time.monotonic() - started:.0f} s; logs in {HOME / 'logs'}")
+    return 0
+
+
+def change_status() -> int:
+    """After a demo: staff change one more record in each back office; sync twice; show that each
+    change reached the CRM exactly once (the second sync brings nothing new)."""
+    if not (HOME / "hub.db").exists():
+        raise SystemExit("[demo] run `make demo` first")
+    names = ["crm_token", "crm_webhook_secret", *[n for cls in SYSTEMS for n in cls.secret_names()]]
+    secrets = load_secrets(HOME / "secrets.json", names)
+    env = base_env()
+    os.environ.update({k: v for k, v in env.items() if k.startswith("HUB_")})
+    from hub import reports
+
+    crm = CrmDemo(HOME, secrets)
+    systems = [cls(HOME, secrets) for cls in SYSTEMS]
+    report: dict[str, dict[str, Any]] = {}
+    with Stack(HOME / "logs") as stack:
+        stack.start(crm.process())
+        for system in systems:
+            system.prepare()
+            for process in system.processes():
+                stack.start(process)
+        env.update(airflow_env(crm, systems))
+        changed = staff_changes(systems, env, again=True)
+        say("back-office staff changed: " + ", ".join(f"{k} {v[0]}" for k, v in changed.items()))
+        syncs = []
+        for _ in range(2):
+            before = reports.system_figures()
+            run_airflow("sync", env, systems)
+            syncs.append(reports.difference(reports.system_figures(), before))
+        for system, (reference, crm_id) in changed.items():
+            updates = crm.updates(crm_id)
+            report[system] = {
+                "reference": reference, "crm_case": crm_id,
+                "written_back_first_sync": syncs[0].get(system, {}).get("updates_written_back", 0),
+                "written_back_second_sync": syncs[1].get(system, {}).get("updates_written_back", 0),
+                "crm_status_updates_for_case": sum("status is now" in u.get("note", "") for u in updates)}
+    (HOME / "status_change.json").write_text(json.dumps(report, indent=2, sort_keys=True))
+    print()
+    print(f"{'system':<20} {'record':<16} {'CRM case':<12} {'1st sync':>8} {'2nd sync':>8} {'in CRM':>6}")
+    for system, r in report.items():
+        print(f"{system:<20} {r['reference']:<16} {r['crm_case']:<12} {r['written_back_first_sync']:>8} "
+              f"{r['written_back_second_sync']:>8} {r['crm_status_updates_for_case']:>6}")
+    say(f"written to {HOME / 'status_change.json'}")
     return 0
 
 
@@ -220,7 +274,11 @@ def up() -> int:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--up", action="store_true", help="keep everything running with the Airflow UI")
+    parser.add_argument("--change-status", action="store_true",
+                        help="after a demo: one staff change per back office, synced to the CRM once")
     args = parser.parse_args()
+    if args.change_status:
+        return change_status()
     return up() if args.up else demo()
 
 

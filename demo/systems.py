@@ -115,6 +115,14 @@ class CrmDemo:
     def stats(self) -> dict[str, Any]:
         return httpx.get(f"{self.base_url}/admin/stats", timeout=10).json()
 
+    def updates(self, crm_id: str) -> list[dict[str, Any]]:
+        """The write-backs the CRM applied to one case."""
+        response = httpx.get(f"{self.base_url}/api/v1/cases/{crm_id}/updates", timeout=10,
+                             headers={"Authorization": f"Bearer {self.token}"})
+        response.raise_for_status()
+        body = response.json()
+        return body["updates"] if isinstance(body, dict) else body
+
 
 class WasteDemo(SoapSimulator):
     system_id = "waste_bartec"

@@ -19,13 +19,13 @@ REPO = Path(__file__).resolve().parents[2]
 pytestmark = [pytest.mark.airflow, pytest.mark.timeout(600)]
 
 
-def run_demo(home: Path) -> tuple[dict, str]:
+def run_demo(home: Path, *args: str, result: str = "summary.json") -> tuple[dict, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW", "HUB_"))}
     env["HUB_DEMO_HOME"] = str(home)
-    proc = subprocess.run([sys.executable, "-m", "demo"], cwd=REPO, env=env, capture_output=True,
-                          text=True, timeout=500)
+    proc = subprocess.run([sys.executable, "-m", "demo", *args], cwd=REPO, env=env,
+                          capture_output=True, text=True, timeout=500)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    return json.loads((home / "summary.json").read_text()), proc.stdout
+    return json.loads((home / result).read_text()), proc.stdout
 
 
 @pytest.fixture(scope="module")
@@ -52,6 +52,16 @@ def test_a_later_staff_change_reaches_the_crm_once(two_runs) -> None:
     for system in first:
         assert first[system]["updates_written_back"] == 1, system
         assert second[system]["updates_written_back"] == 1, system
+
+
+def test_a_status_change_after_the_demo_reaches_the_crm_exactly_once(two_runs) -> None:
+    first, *_, home = two_runs
+    report, _ = run_demo(home, "--change-status", result="status_change.json")
+    assert set(report) == set(first), "one staff change in every back office"
+    for system, row in report.items():
+        assert row["written_back_first_sync"] == 1, system
+        assert row["written_back_second_sync"] == 0, system
+        assert row["crm_status_updates_for_case"] == 1, system
 
 
 def test_a_second_run_applies_nothing_twice(two_runs) -> None:
