@@ -123,7 +123,8 @@ def print_table(summary: dict[str, dict[str, Any]]) -> None:
 def demo() -> int:
     started = time.monotonic()
     (HOME / "logs").mkdir(parents=True, exist_ok=True)
-    names = ["crm_token", "crm_webhook_secret", *[n for cls in SYSTEMS for n in cls.secret_names()]]
+    names = ["crm_token", "crm_webhook_secret", "hub_api_token",
+             *[n for cls in SYSTEMS for n in cls.secret_names()]]
     secrets = load_secrets(HOME / "secrets.json", names)
     env = base_env()
     os.environ.update({k: v for k, v in env.items() if k.startswith("HUB_")})   # simulators too
@@ -187,7 +188,8 @@ def change_status() -> int:
     change reached the CRM exactly once (the second sync brings nothing new)."""
     if not (HOME / "hub.db").exists():
         raise SystemExit("[demo] run `make demo` first")
-    names = ["crm_token", "crm_webhook_secret", *[n for cls in SYSTEMS for n in cls.secret_names()]]
+    names = ["crm_token", "crm_webhook_secret", "hub_api_token",
+             *[n for cls in SYSTEMS for n in cls.secret_names()]]
     secrets = load_secrets(HOME / "secrets.json", names)
     env = base_env()
     os.environ.update({k: v for k, v in env.items() if k.startswith("HUB_")})
@@ -230,7 +232,8 @@ def change_status() -> int:
 def up() -> int:
     """Keep the simulators, the hub web app and `airflow standalone` running until Ctrl-C."""
     (HOME / "logs").mkdir(parents=True, exist_ok=True)
-    names = ["crm_token", "crm_webhook_secret", *[n for cls in SYSTEMS for n in cls.secret_names()]]
+    names = ["crm_token", "crm_webhook_secret", "hub_api_token",
+             *[n for cls in SYSTEMS for n in cls.secret_names()]]
     secrets = load_secrets(HOME / "secrets.json", names)
     env = base_env()
     env["AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION"] = "False"
@@ -250,6 +253,7 @@ def up() -> int:
                 stack.start(process)
         env.update(airflow_env(crm, systems))
         env["CRM_WEBHOOK_SECRET"] = secrets["crm_webhook_secret"]
+        env["HUB_API_TOKEN"] = secrets["hub_api_token"]
         env["HUB_AIRFLOW_API_URL"] = "http://127.0.0.1:8080"
         env["HUB_AIRFLOW_USERNAME"] = "admin"
         env["HUB_AIRFLOW_PASSWORD_FILE"] = str(HOME / "airflow" /

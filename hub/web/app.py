@@ -6,21 +6,24 @@ trigger). Building the app does no I/O.
 """
 from __future__ import annotations
 
+import hmac
 import logging
 import os
 import threading
 from collections.abc import Callable
 from typing import Any
 
-from fastapi import FastAPI, HTTPException
+from fastapi import FastAPI, Header, HTTPException, Request
 from pydantic import BaseModel
 from sqlalchemy.exc import IntegrityError
 
+from connectors.errors import PermanentError, Rejected, TransientError
 from crm_adapter.webhook import webhook_router
 from hub import intake, reports, workitems
 from hub.airflow_trigger import trigger_from_env
 from hub.ledger.db import session_scope
 from hub.ledger.models import WebhookDelivery, utcnow
+from hub.lookups import Lookups
 
 
 def _secret() -> bytes:
@@ -70,9 +73,21 @@ class CloseWorkItem(BaseModel):
     closed_by: str
 
 
-def create_app(*, url: str | None = None, secret: Any = None, trigger: Any = "env") -> FastAPI:
-    """The app; ``secret`` (callable returning bytes) and ``trigger`` may be injected for tests."""
+def _require_api_token(authorization: str | None) -> None:
+    """Bearer token from HUB_API_TOKEN for the CRM-facing API (lookups)."""
+    expected = os.environ.get("HUB_API_TOKEN", "")
+    if not expected:
+        raise HTTPException(503, "lookups are switched off: HUB_API_TOKEN is not set")
+    given = (authorization or "").removeprefix("Bearer ").strip()
+    if not hmac.compare_digest(given.encode(), expected.encode()):
+        raise HTTPException(401, "a valid bearer token is required")
+
+
+def create_app(*, url: str | None = None, secret: Any = None, trigger: Any = "env",
+               lookups: Lookups | None = None) -> FastAPI:
+    """The app; ``secret`` (callable returning bytes), ``trigger`` and ``lookups`` may be injected."""
     app = FastAPI(title="Council integration hub", version="0.1.0")
+    lookups = lookups or Lookups()
     app.include_router(webhook_router(
         secret=secret or _secret,
         record_case=lambda case: intake.record_case(case, source="webhook", url=url),
@@ -89,6 +104,26 @@ def create_app(*, url: str | None = None, secret: Any = None, trigger: Any = "en
     @app.get("/api/systems")
     def systems() -> dict[str, dict[str, int]]:
         return reports.system_figures(url)
+
+    @app.get("/api/lookups/{system}/{kind}")
+    def lookup(system: str, kind: str, request: Request,
+               authorization: str | None = Header(default=None)) -> dict[str, Any]:
+        """Read-through query to a back office, e.g.
+        ``/api/lookups/waste_bartec/waste.collection_slots?uprn=...&service=bulky``."""
+        _require_api_token(authorization)
+        try:
+            result = lookups.lookup(system, kind, dict(request.query_params))
+        except KeyError as exc:
+            raise HTTPException(404, f"unknown system {system!r}") from exc
+        except NotImplementedError as exc:
+            raise HTTPException(404, f"{system} has no lookup {kind!r}") from exc
+        except Rejected as exc:
+            raise HTTPException(422, {"message": exc.message, "field": exc.field}) from exc
+        except TransientError as exc:
+            raise HTTPException(503, f"{system} is not answering; try again shortly") from exc
+        except PermanentError as exc:
+            raise HTTPException(502, f"{system} is not configured correctly") from exc
+        return {"system": system, "kind": kind, "result": result}
 
     @app.get("/api/work-items")
     def list_items(team: str | None = None) -> list[dict[str, Any]]:
