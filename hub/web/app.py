@@ -74,10 +74,10 @@ class CloseWorkItem(BaseModel):
 
 
 def _require_api_token(authorization: str | None) -> None:
-    """Bearer token from HUB_API_TOKEN for the CRM-facing API (lookups)."""
+    """Bearer token from HUB_API_TOKEN for the hub's API (lookups, work items)."""
     expected = os.environ.get("HUB_API_TOKEN", "")
     if not expected:
-        raise HTTPException(503, "lookups are switched off: HUB_API_TOKEN is not set")
+        raise HTTPException(503, "the API is switched off: HUB_API_TOKEN is not set")
     given = (authorization or "").removeprefix("Bearer ").strip()
     if not hmac.compare_digest(given.encode(), expected.encode()):
         raise HTTPException(401, "a valid bearer token is required")
@@ -126,7 +126,9 @@ def create_app(*, url: str | None = None, secret: Any = None, trigger: Any = "en
         return {"system": system, "kind": kind, "result": result}
 
     @app.get("/api/work-items")
-    def list_items(team: str | None = None) -> list[dict[str, Any]]:
+    def list_items(team: str | None = None,
+                   authorization: str | None = Header(default=None)) -> list[dict[str, Any]]:
+        _require_api_token(authorization)
         with session_scope(url) as session:
             return [{"id": i.id, "team": i.team, "system": i.system, "kind": i.kind,
                      "reason": i.reason, "state": i.state, "case_id": i.case_id,
@@ -134,7 +136,9 @@ def create_app(*, url: str | None = None, secret: Any = None, trigger: Any = "en
                     for i in workitems.list_work_items(session, team=team)]
 
     @app.post("/api/work-items/{item_id}/close")
-    def close_item(item_id: int, body: CloseWorkItem) -> dict[str, Any]:
+    def close_item(item_id: int, body: CloseWorkItem,
+                   authorization: str | None = Header(default=None)) -> dict[str, Any]:
+        _require_api_token(authorization)
         with session_scope(url) as session:
             try:
                 item = workitems.close_work_item(session, item_id, resolution=body.resolution,

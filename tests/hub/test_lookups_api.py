@@ -62,3 +62,24 @@ def test_unknown_things_get_clear_answers(hub) -> None:
     assert _get(base, "/api/lookups/waste_bartec/waste.no_such_lookup").status_code == 404
     missing = _get(base, "/api/lookups/waste_bartec/waste.collection_slots", service="bulky")
     assert missing.status_code == 422 and missing.json()["detail"]["field"] == "uprn"
+
+
+def test_work_items_are_listed_and_closed_only_with_the_token(hub, sqlite_ledger: str) -> None:
+    from hub import workitems
+    from hub.ledger import db
+
+    base, _ = hub
+    with db.session_scope(sqlite_ledger) as session:
+        item = workitems.open_work_item(session, dedupe_key="t:1", kind="backoffice_rejected",
+                                        reason="Revenues refused it", system="revenues_northgate")
+        item_id = item.id
+    assert _get(base, "/api/work-items", token=None).status_code == 401
+    listed = _get(base, "/api/work-items", team="revenues")
+    assert [i["id"] for i in listed.json()] == [item_id]
+    close = {"resolution": "account corrected and resubmitted", "closed_by": "rev.officer"}
+    denied = httpx.post(f"{base}/api/work-items/{item_id}/close", json=close, timeout=10)
+    assert denied.status_code == 401
+    done = httpx.post(f"{base}/api/work-items/{item_id}/close", json=close, timeout=10,
+                      headers={"Authorization": f"Bearer {TOKEN}"})
+    assert done.status_code == 200 and done.json()["state"] == "done"
+    assert _get(base, "/api/work-items", team="revenues").json() == []
