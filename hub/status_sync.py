@@ -6,6 +6,7 @@ work item for any answer that is overdue.
 from __future__ import annotations
 
 import logging
+import os
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
@@ -23,6 +24,9 @@ from hub.workitems import open_work_item
 log = logging.getLogger(__name__)
 #: How far back the first sync of a system looks when it has no cursor and no commands.
 FIRST_SYNC_LOOKBACK = timedelta(days=7)
+#: Each sync re-reads this far behind its cursor: a back-office change committed late (its
+#: timestamp older than one already fetched) is still found. Repeats are dropped by update id.
+OVERLAP = timedelta(seconds=int(os.environ.get("HUB_SYNC_OVERLAP_SECONDS", "300")))
 
 
 @dataclass
@@ -42,7 +46,7 @@ def cursor_name(system: str) -> str:
 def _since(session: Session, system: str) -> datetime:
     row = session.get(Cursor, cursor_name(system))
     if row is not None:
-        return datetime.fromisoformat(row.value)
+        return datetime.fromisoformat(row.value) - OVERLAP
     first = session.scalar(select(func.min(Command.created_at)).where(Command.system == system))
     return (first - timedelta(minutes=5)) if first else utcnow() - FIRST_SYNC_LOOKBACK
 

@@ -5,9 +5,10 @@ folder under a temporary name, verified (size, SHA-256) and renamed. Each delive
 AWAITING outcome (reference = file name, ``details["due_by"]`` = when the answer is due).
 
 fetch_updates(since): reads the outbound folder (answers ``R``, staff changes ``S``), de-duplicates
-by content hash, returns what changed after ``since``, and moves to the archive folder only files
-whose every line is at or before ``since`` (the hub has stored them: its cursor passed them), so a
-crash after fetching loses nothing.
+by content hash, returns every line of each file that has a line after ``since`` (an earlier line of
+such a file may not have been seen: the cursor can pass it through another file), and moves to the
+archive folder only files whose every line is at or before ``since`` (the hub has stored them: its
+cursor passed them), so a crash after fetching loses nothing.
 
 Idempotency: before uploading, the connector looks for each key's answer in outbound and archive
 (answered: the final outcome, no upload) and in inbound files not yet picked up (delivered:
@@ -158,17 +159,21 @@ class AcademyConnector(Connector[AcademyConfig]):
         return [outcomes[i] for i in range(len(commands))]
 
     def fetch_updates(self, since: datetime) -> list[Update]:
-        """Answers and staff changes after ``since``, oldest first; archives what ``since`` covers."""
+        """Answers and staff changes in files with a line after ``since``, oldest first; archives
+        the files ``since`` covers."""
         since = _aware(since)
         with self._session() as session:
             files = self._read_outbound(session)
             updates: dict[str, Update] = {}
             for item in files:
+                if item.latest() <= since:
+                    continue   # stored by the hub (its cursor passed the whole file): archived below
+                # Every line of a file not yet covered, even one dated before ``since``: the cursor
+                # may have passed it through another file, and the hub applies each update once.
                 for update in self._updates_in(item):
-                    if update.changed_at > since:
-                        known = updates.get(update.update_id)
-                        if known is None or update.changed_at < known.changed_at:
-                            updates[update.update_id] = update
+                    known = updates.get(update.update_id)
+                    if known is None or update.changed_at < known.changed_at:
+                        updates[update.update_id] = update
             archived = 0
             for item in files:
                 if item.latest() <= since:

@@ -344,17 +344,29 @@ class UniformConnector(Connector[UniformConfig]):
         return int(conn.execute(select(seq.c.next_value).where(where)).scalar_one()) - 1
 
     def fetch_updates(self, since: datetime) -> list[Update]:
-        """Status changes after ``since`` to applications the hub sent, oldest first."""
+        """Status changes after ``since`` to applications the hub sent, oldest first.
+
+        At most ``fetch_limit`` rows, except that a full page is completed with every other row
+        sharing its last ``LAST_UPDATED``: the hub's cursor becomes that moment, so a row left
+        behind at it would never be read again.
+        """
         app = self.tables.application
-        stmt = (select(*_keyed(app.c.app_ref, app.c.ext_ref, app.c.lic_type, app.c.status,
-                               app.c.decision_date, app.c.last_updated))
-                .where(app.c.last_updated > self._to_backoffice(since),
-                       app.c.status != self.config.received_status,
-                       app.c.ext_ref.is_not(None))
+        columns = _keyed(app.c.app_ref, app.c.ext_ref, app.c.lic_type, app.c.status,
+                         app.c.decision_date, app.c.last_updated)
+        ours = (app.c.status != self.config.received_status, app.c.ext_ref.is_not(None))
+        stmt = (select(*columns)
+                .where(app.c.last_updated > self._to_backoffice(since), *ours)
                 .order_by(app.c.last_updated, app.c.app_ref)
                 .limit(self.config.fetch_limit))
         with classified(f"{self.system_id()} fetch updates"), self.engine.connect() as conn:
-            rows = conn.execute(stmt).mappings().all()
+            rows = list(conn.execute(stmt).mappings().all())
+            if rows and len(rows) >= self.config.fetch_limit:
+                last = rows[-1]
+                rows += conn.execute(
+                    select(*columns)
+                    .where(app.c.last_updated == last["last_updated"],
+                           app.c.app_ref > last["app_ref"], *ours)
+                    .order_by(app.c.app_ref)).mappings().all()
         return [self._update(row) for row in rows]
 
     def _update(self, row: Mapping[str, Any]) -> Update:

@@ -11,9 +11,11 @@ connection refused, DNS, connect timeout      ``TransientError``
 TLS handshake / certificate failure           ``PermanentError``
 read timeout / connection lost after sending  ``UnknownOutcomeError``
 HTTP 5xx without a SOAP fault, Server fault   ``TransientError``
+HTTP 408 / 425 / 429 (not processed, later)   ``TransientError``
 HTTP 401/403, authentication fault            ``PermanentError``
 SOAP Client fault                             ``Rejected`` (code = subcode)
 malformed response, schema mismatch, DTD      ``PermanentError``
+a response value of the wrong type            ``PermanentError`` (zeep would log it, use None)
 ============================================  ======================
 
 Messages carry operation names, HTTP statuses and fault codes only: never a request or response body.
@@ -48,16 +50,40 @@ _AUTH_CODES = ("authentication", "failedauthentication", "invalidsecurity",
 
 _MAX_FAULT_MESSAGE = 200
 
+#: HTTP statuses that mean "not processed, try later" (timeout, too early, rate limited).
+_RETRY_LATER_STATUSES = frozenset({408, 425, 429})
+
+#: zeep loggers that, when a response value does not convert to its XSD type (a bad date, a
+#: number that is not one), log the value itself at ERROR and carry on with None.
+_TRANSLATION_LOGGERS = ("zeep.xsd.types.simple", "zeep.xsd.elements.attribute")
+_translation = threading.local()
+
 _clients: dict[tuple[str, str, str | None, str, float], zeep.Client] = {}
 _clients_lock = threading.Lock()
 
 
+class _TranslationErrorFilter(logging.Filter):
+    """Drops zeep's "Error during xml -> python translation" records (their traceback holds the
+    response value) and notes, for this thread, that the response was malformed."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        _translation.failed = True
+        return False
+
+
 def quiet_zeep_logging() -> None:
-    """zeep.transports logs whole envelopes at DEBUG (personal data): pin those loggers to INFO."""
+    """zeep.transports logs whole envelopes at DEBUG (personal data): pin those loggers to INFO.
+    zeep's value-translation errors are dropped from the logs and fail the call instead."""
     for name in _ENVELOPE_LOGGERS:
         logger = logging.getLogger(name)
         if logger.level == logging.NOTSET or logger.level < logging.INFO:
             logger.setLevel(logging.INFO)
+    for name in _TRANSLATION_LOGGERS:
+        logger = logging.getLogger(name)
+        if logger.level > logging.ERROR:  # the filter only runs for records the level lets in
+            logger.setLevel(logging.ERROR)
+        if not any(isinstance(f, _TranslationErrorFilter) for f in logger.filters):
+            logger.addFilter(_TranslationErrorFilter())
 
 
 class _StatusTransport(Transport):
@@ -137,8 +163,9 @@ def soap_call(client: zeep.Client, operation: str, /, **params: Any) -> Any:
         method = getattr(client.service, operation)
     except AttributeError as exc:
         raise PermanentError(f"SOAP operation {operation} is not in the WSDL", code="wsdl") from exc
+    _translation.failed = False
     try:
-        return method(**params)
+        answer = method(**params)
     except requests.exceptions.SSLError as exc:
         raise PermanentError(f"{operation}: TLS handshake or certificate refused",
                              code="tls") from exc
@@ -152,6 +179,10 @@ def soap_call(client: zeep.Client, operation: str, /, **params: Any) -> Any:
             raise TransientError(f"{operation}: cannot connect", code="connect") from exc
         raise UnknownOutcomeError(f"{operation}: connection lost after sending",
                                   code="connection-lost") from exc
+    except (requests.exceptions.ChunkedEncodingError,
+            requests.exceptions.ContentDecodingError) as exc:  # the answer was cut or garbled
+        raise UnknownOutcomeError(f"{operation}: answer lost after sending",
+                                  code="answer-lost") from exc
     except requests.exceptions.RequestException as exc:
         raise TransientError(f"{operation}: HTTP failure {type(exc).__name__}", code="http") from exc
     except zeep.exceptions.Fault as exc:
@@ -170,6 +201,10 @@ def soap_call(client: zeep.Client, operation: str, /, **params: Any) -> Any:
     except TypeError as exc:  # zeep: unexpected or missing keyword for the operation
         raise PermanentError(f"{operation}: parameters do not match the WSDL",
                              code="schema") from exc
+    if getattr(_translation, "failed", False):
+        raise PermanentError(f"{operation}: malformed response (a value does not match its type)",
+                             code="schema")
+    return answer
 
 
 def _last_status(client: zeep.Client) -> int | None:
@@ -188,7 +223,7 @@ def _failed_before_sending(exc: requests.exceptions.ConnectionError) -> bool:
 def _classify_http(operation: str, status: int | None) -> Exception:
     if status in (401, 403):
         return PermanentError(f"{operation}: HTTP {status}: credentials refused", code=f"http-{status}")
-    if status is not None and status >= 500:
+    if status is not None and (status >= 500 or status in _RETRY_LATER_STATUSES):
         return TransientError(f"{operation}: HTTP {status}", code=f"http-{status}")
     return PermanentError(f"{operation}: malformed response (HTTP {status})",
                           code=f"http-{status}" if status else "malformed")

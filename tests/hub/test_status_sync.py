@@ -37,13 +37,31 @@ def test_a_staff_change_is_written_back_once(ledger_url: str) -> None:
     assert (first.fetched, first.applied) == (1, 1)
     updates = [m for m in _all(ledger_url, OutboxMessage) if m.kind == "update"]
     assert len(updates) == 1 and updates[0].status == "completed" and "COMPLETED" in updates[0].note
-    # The cursor moved past it; even if the back office sends it again, it is applied once.
-    assert status_sync.sync_system(connector, SYSTEM, url=ledger_url).fetched == 0
-    with db.session_scope(ledger_url) as session:
-        session.execute(sa.delete(status_sync.Cursor))
+    # The next sync re-reads its overlap window and sees the change again: applied once.
     again = status_sync.sync_system(connector, SYSTEM, url=ledger_url)
     assert (again.fetched, again.applied, again.duplicates) == (1, 0, 1)
+    with db.session_scope(ledger_url) as session:
+        session.execute(sa.delete(status_sync.Cursor))
+    from_scratch = status_sync.sync_system(connector, SYSTEM, url=ledger_url)
+    assert (from_scratch.applied, from_scratch.duplicates) == (0, 1)
     assert len([m for m in _all(ledger_url, OutboxMessage) if m.kind == "update"]) == 1
+
+
+def test_a_change_committed_late_behind_the_cursor_is_still_applied(ledger_url: str) -> None:
+    connector = _confirmed(ledger_url, 2)
+    first, second = _all(ledger_url, Command)
+    now = utcnow()
+    connector.updates.append(Update(system=SYSTEM, update_id="C-NEW", reference=first.reference,
+                                    status="COMPLETED", changed_at=now, key=first.key))
+    status_sync.sync_system(connector, SYSTEM, url=ledger_url)
+    # A staff transaction that started earlier commits now, stamped before the cursor.
+    connector.updates.append(Update(system=SYSTEM, update_id="C-LATE", reference=second.reference,
+                                    status="COMPLETED", changed_at=now - timedelta(seconds=30),
+                                    key=second.key))
+    late = status_sync.sync_system(connector, SYSTEM, url=ledger_url)
+    assert late.applied == 1
+    notes = [m.command_id for m in _all(ledger_url, OutboxMessage) if m.kind == "update"]
+    assert sorted(notes) == sorted([first.id, second.id])
 
 
 def test_changes_to_records_the_hub_did_not_create_are_ignored(ledger_url: str) -> None:

@@ -138,6 +138,31 @@ def test_fetch_archives_only_what_since_covers_and_loses_nothing_on_a_crash(
     assert _names(harness.backoffice.inbound) == []
 
 
+def test_a_line_dated_before_the_cursor_in_a_later_file_is_not_lost(harness: AcademyHarness) -> None:
+    """Staff changes are written in a nightly file; another file already moved the cursor past
+    the earliest of them."""
+    connector = harness.connector()
+    t0 = _ago(hours=3)
+    outbound = harness.backoffice.outbound
+
+    def status_file(name: str, *changes: tuple[str, datetime]) -> None:
+        lines = [ff.StatusChange(event, "HB0000003", "", "UNDER_REVIEW", at) for event, at in changes]
+        (outbound / name).write_bytes(ff.build_response_file(name[:-4], changes[-1][1],
+                                                             status_changes=lines))
+
+    status_file("RSP_1.csv", ("EV-MID", t0 + timedelta(hours=1)))
+    first = connector.fetch_updates(t0)
+    cursor = max(u.changed_at for u in first)          # what the hub stores
+    status_file("RSP_2.csv", ("EV-EARLY", t0 + timedelta(minutes=30)),
+                ("EV-LATE", t0 + timedelta(hours=2)))
+    second = connector.fetch_updates(cursor)
+    seen = {u.update_id for u in first + second}
+    assert len(seen) == 3, "the early staff change in the later file was skipped"
+    cursor = max(u.changed_at for u in second)
+    assert connector.fetch_updates(cursor) == []
+    assert _names(outbound) == [] and len(_names(harness.backoffice.archive)) == 2
+
+
 def test_maybe_sent_key_still_in_inbound_is_not_uploaded_twice(harness: AcademyHarness) -> None:
     command = harness.command(1)
     connector = harness.connector()

@@ -141,6 +141,25 @@ def test_further_information_then_grant_are_two_updates(harness: UniformHarness)
     assert refused.status == "REFUSED" and refused.update_id != asked.update_id
 
 
+def test_a_full_page_never_leaves_a_decision_behind_at_its_last_moment(
+        harness: UniformHarness) -> None:
+    """Staff decide three applications in one batch (one LAST_UPDATED); the page limit is 2."""
+    connector = harness.connector(fetch_limit=2)
+    created = connector.submit([harness.command(n) for n in (62, 63, 64)])
+    refs = {o.reference for o in created}
+    batch = datetime(2099, 1, 1) + timedelta(seconds=int(harness.token, 16))   # naive UTC
+    try:
+        for ref in sorted(refs):
+            harness.office.decide(ref, "GRANTED", at=batch)
+        page = connector.fetch_updates((batch - timedelta(seconds=1)).replace(tzinfo=timezone.utc))
+        cursor = max(u.changed_at for u in page)   # what the hub stores after this page
+        rest = connector.fetch_updates(cursor)
+        assert {u.reference for u in page + rest} >= refs, "a decision was skipped for good"
+    finally:
+        for ref in refs:   # back to the present, so other tests' cursors are unaffected
+            harness.office.decide(ref, "GRANTED")
+
+
 def test_concurrent_duplicate_is_caught_by_the_unique_constraint(harness: UniformHarness) -> None:
     """Another worker inserts the same key between our look and our insert."""
     command = harness.command(70)

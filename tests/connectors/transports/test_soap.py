@@ -199,3 +199,40 @@ def test_envelopes_never_reach_the_logs(client, http, caplog: pytest.LogCaptureF
         soap_call(client, "AccountGet", AccountRef="CT12345678")
     assert "CT12345678" not in caplog.text
     assert "Envelope" not in caplog.text
+
+
+@pytest.mark.parametrize("status", [408, 429])
+def test_try_later_statuses_are_transient(client, http, status: int) -> None:  # noqa: ANN001
+    http.post(ENDPOINT, body="Too Many Requests", status=status, content_type="text/plain")
+    with pytest.raises(TransientError) as info:
+        soap_call(client, "SystemCheck")
+    assert info.value.code == f"http-{status}"
+    assert not isinstance(info.value, UnknownOutcomeError)
+
+
+def test_http_404_stays_permanent(client, http) -> None:  # noqa: ANN001
+    http.post(ENDPOINT, body="Not Found", status=404, content_type="text/plain")
+    with pytest.raises(PermanentError):
+        soap_call(client, "SystemCheck")
+
+
+def test_answer_cut_off_after_sending_is_an_unknown_outcome(client, http) -> None:  # noqa: ANN001
+    http.post(ENDPOINT, body=requests.exceptions.ChunkedEncodingError("connection broken"))
+    with pytest.raises(UnknownOutcomeError) as info:
+        soap_call(client, "SystemCheck")
+    assert info.value.code == "answer-lost"
+
+
+def test_a_value_of_the_wrong_type_fails_the_call_and_is_not_logged(
+        client, http, caplog: pytest.LogCaptureFixture) -> None:  # noqa: ANN001
+    caplog.set_level(logging.DEBUG)
+    body = envelope(f'<SystemCheckResponse xmlns="{NS}"><SystemName>R</SystemName>'
+                    f"<Version>1</Version><ServerTime>born 1970 Quillfeather</ServerTime>"
+                    f"</SystemCheckResponse>")
+    http.post(ENDPOINT, body=body, status=200, content_type="text/xml")
+    with pytest.raises(PermanentError) as info:
+        soap_call(client, "SystemCheck")
+    assert info.value.code == "schema"
+    assert "Quillfeather" not in caplog.text and "Quillfeather" not in info.value.message
+    http.replace(responses.POST, ENDPOINT, body=CHECK_OK, content_type="text/xml")
+    assert soap_call(client, "SystemCheck").Version == "1", "the next good answer is not tainted"
