@@ -296,7 +296,11 @@ class BartecConnector(Connector[BartecConfig]):
     def _slots(self, params: Mapping[str, Any]) -> list[dict[str, Any]]:
         uprn = _required(params, "uprn")
         service = str(params.get("service") or "bulky")
-        start = date.fromisoformat(str(params["from"])) if params.get("from") else None
+        try:
+            start = date.fromisoformat(str(params["from"])) if params.get("from") else None
+        except ValueError as exc:
+            raise Rejected("waste.collection_slots: field from is not a date",
+                           code="invalid-field", field="from") from exc
         first = start or (datetime.now(self._zone).date() + timedelta(days=1))
         result = self._read("Jobs_Slots_Get", UPRN=uprn,
                             ServiceTypeID=self._service_type_id(service), DateFrom=first,

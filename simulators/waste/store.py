@@ -216,9 +216,10 @@ class WasteStore:
             fields = dict(new.extended)
             slot_date = collection_date = None
             if kind["kind"] == "bulky":
-                slot_date = self._book_slot(new.service_type_id, fields.get("SLOT_DATE"))
+                # Refuse before booking: a refused request must not use up a slot.
                 if not any(name == "ITEM" for name, _ in new.extended):
                     raise BartecError(GENERAL, "At least one ITEM is required")
+                slot_date = self._book_slot(new.service_type_id, fields.get("SLOT_DATE"))
             elif kind["kind"] == "missed":
                 collection_date = self._check_missed(found[0], kind["bin_type"],
                                                      fields.get("COLLECTION_DATE"))

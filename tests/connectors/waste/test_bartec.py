@@ -166,3 +166,10 @@ def test_sample_cases_go_through_except_the_two_refused(harness: WasteHarness,
     names = [c["data"]["contact"]["name"] for c in sample.sample_cases(today())
              if "contact" in c["data"]]
     assert not [n for n in names if n in caplog.text]
+
+
+def test_slots_lookup_with_a_bad_from_date_names_the_field(harness: WasteHarness) -> None:
+    with pytest.raises(Rejected) as info:
+        harness.connector().lookup("waste.collection_slots",
+                                   {"uprn": sample.uprn(2), "from": "next tuesday"})
+    assert info.value.field == "from" and info.value.code == "invalid-field"

@@ -164,3 +164,28 @@ def test_sample_data_is_consistent() -> None:
     assert {c["case_type"] for c in cases} == {"waste_bulky_collection", "waste_missed_bin"}
     uprns = {p["uprn"] for p in sample.premises()}
     assert all(c["data"]["uprn"] in uprns for c in cases)
+
+
+def test_a_refused_bulky_request_does_not_use_up_its_slot(tmp_path: Path) -> None:
+    from simulators.waste.store import BartecError, NewRequest, WasteStore
+    store = WasteStore(tmp_path / "slots.db")
+    try:
+        store.seed_demo(_today())
+        slot = next(d for d, cap in sample.bulky_slots(_today()) if cap)
+
+        def booked() -> int:
+            [row] = [r for r in store.slots(sample.BULKY_TYPE_ID, sample.uprn(1), slot, slot)]
+            return int(row["booked"])
+
+        no_items = NewRequest(service_type_id=sample.BULKY_TYPE_ID, uprn=sample.uprn(1),
+                              external_reference="no-items", extended=[("SLOT_DATE", slot.isoformat())],
+                              contact={}, username=USER)
+        with pytest.raises(BartecError):
+            store.create_request(no_items)
+        assert booked() == 0, "the refused request left the slot booked"
+        store.create_request(NewRequest(**{**no_items.__dict__, "external_reference": "with-items",
+                                           "extended": [("SLOT_DATE", slot.isoformat()),
+                                                        ("ITEM", "Sofa x1")]}))
+        assert booked() == 1
+    finally:
+        store.close()
