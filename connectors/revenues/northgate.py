@@ -199,11 +199,16 @@ class NorthgateConnector(Connector[NorthgateConfig]):
         out = self._step(command, known, f"{key}/out", "MoveOut", AccountRef=ref,
                          MovedOn=model.moved_on, ForwardingAddress=forwarding)
         details: dict[str, Any] = {"move_out_reference": out.Reference}
-        if model.new_property_ref is not None:
-            moved_in = self._step(command, known, f"{key}/in", "MoveIn", AccountRef=ref,
-                                  PropertyRef=model.new_property_ref, MovedOn=model.moved_on)
-            details["move_in_reference"] = moved_in.Reference
-        bill = self._step(command, known, f"{key}/bill", "AccountRebill", AccountRef=ref)
+        try:
+            if model.new_property_ref is not None:
+                moved_in = self._step(command, known, f"{key}/in", "MoveIn", AccountRef=ref,
+                                      PropertyRef=model.new_property_ref, MovedOn=model.moved_on)
+                details["move_in_reference"] = moved_in.Reference
+            bill = self._step(command, known, f"{key}/bill", "AccountRebill", AccountRef=ref)
+        except Rejected as exc:
+            # The Move Out stands: say so, so the officer finishes the move rather than starts it.
+            raise Rejected(f"half done: Move Out {out.Reference} was applied, then {exc.message}",
+                           code=exc.code, field=exc.field, held=exc.held) from exc
         details["rebill_reference"] = bill.Reference
         if bill.BalancePence is not None:
             details["balance_pence"] = bill.BalancePence

@@ -51,6 +51,15 @@ def test_resending_a_move_applies_nothing_new(revenues_sim: RevenuesSim) -> None
     assert revenues_sim.effects() == before
 
 
+def test_a_move_in_refused_after_the_move_out_says_the_move_is_half_done(
+        revenues_sim: RevenuesSim) -> None:
+    before = revenues_sim.effects()
+    [outcome] = revenues_sim.connector().submit([move("CT00000013", new_property_ref="P999999")])
+    assert outcome.status is OutcomeStatus.REJECTED, outcome
+    assert outcome.message.startswith("half done: Move Out RQ") and "MoveIn" in outcome.message
+    assert revenues_sim.effects() - before == 1, "only the Move Out was applied"
+
+
 def test_a_plain_send_does_not_look_first(revenues_sim: RevenuesSim) -> None:
     before = revenues_sim.stats()["calls"].get("RequestFind", 0)
     revenues_sim.connector().submit([direct_debit("CT00000028", 28)[0]])
