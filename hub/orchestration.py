@@ -141,3 +141,20 @@ def writeback_dag(cron: str = "*/5 * * * *") -> DAG:
 
         deliver()
     return dag
+
+
+def housekeeping_dag(cron: str = "30 2 * * *") -> DAG:
+    """Daily: blank personal data of finished work past the retention period."""
+    with _dag("hub_housekeeping", _schedule(cron),
+              "Blank the personal data of finished cases and commands older than "
+              "`HUB_RETENTION_DAYS` (references, states and work items stay for audit).",
+              ["housekeeping"]) as dag:
+
+        @task
+        def purge_personal_data() -> dict[str, int]:
+            from hub import retention
+
+            return vars(retention.purge_personal_data())
+
+        purge_personal_data()
+    return dag

@@ -69,7 +69,7 @@ def test_dag_files_stay_thin() -> None:
 def test_the_expected_dags_exist(dagbag: Any) -> None:
     from connectors.catalog import SYSTEMS
 
-    expected = {"crm_intake", "crm_writeback"}
+    expected = {"crm_intake", "crm_writeback", "hub_housekeeping"}
     for system in SYSTEMS:
         if (DAGS / f"{system}.py").exists():
             expected |= {system, f"{system}_status_sync"}
