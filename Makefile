@@ -24,14 +24,14 @@ $(STAMP): requirements.lock pyproject.toml
 venv: $(STAMP)
 
 demo: venv
-	$(PY) -m hub.demo
+	$(PY) -m demo
 
 # After `make demo`: one staff change in each back office, synced to the CRM exactly once.
 demo-change: venv
 	$(PY) -m demo --change-status
 
 up: venv
-	$(PY) -m hub.demo --up
+	$(PY) -m demo --up
 
 test: venv system-packages
 	$(PY) -m pytest
