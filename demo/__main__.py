@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
+import signal
 import subprocess
 import sys
 import time
@@ -106,8 +106,11 @@ def staff_changes(systems: list[DemoSystem], env: dict[str, str], *,
                 changed[system.system_id] = (row.reference, row.crm_id)
                 done[system.system_id] = [*earlier, row.reference]
     marker.write_text(json.dumps(done, indent=2))
-    if changed and any(s.asynchronous for s in systems):
-        time.sleep(3)   # file-exchange back offices publish staff changes on their next run
+    deadline = time.monotonic() + 60   # file-exchange back offices publish on their next run
+    while changed and not all(s.staff_changes_published() for s in systems):
+        if time.monotonic() > deadline:
+            raise SystemExit("[demo] a back office did not publish its staff change within 60 s")
+        time.sleep(0.5)
     return changed
 
 
@@ -229,8 +232,15 @@ def change_status() -> int:
     return 0
 
 
+def _interrupt(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt
+
+
 def up() -> int:
     """Keep the simulators, the hub web app and `airflow standalone` running until Ctrl-C."""
+    # Stop cleanly on Ctrl-C or SIGTERM, even when started with SIGINT ignored (background job).
+    signal.signal(signal.SIGINT, _interrupt)
+    signal.signal(signal.SIGTERM, _interrupt)
     (HOME / "logs").mkdir(parents=True, exist_ok=True)
     names = ["crm_token", "crm_webhook_secret", "hub_api_token",
              *[n for cls in SYSTEMS for n in cls.secret_names()]]
@@ -268,11 +278,15 @@ def up() -> int:
             f"{password_file}); hub pages: http://127.0.0.1:{web_port}/; CRM simulator: {crm.base_url}")
         say("press Ctrl-C to stop everything")
         try:
-            while all(p.popen and p.popen.poll() is None for p in stack.processes):
+            while not stack.exited():
                 time.sleep(2)
         except KeyboardInterrupt:
-            pass
-    return 0
+            say("stopping everything")
+            return 0
+        for process in stack.exited():
+            say(f"{process.name} stopped by itself (exit {process.popen.returncode}); see "
+                f"{HOME / 'logs' / (process.name + '.log')}; stopping everything")
+    return 1
 
 
 def main() -> int:

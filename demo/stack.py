@@ -1,6 +1,7 @@
 """Start and stop the demo's processes (simulators, hub web app) and keep its generated secrets."""
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import secrets
@@ -12,6 +13,8 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+
+import psutil
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -57,6 +60,15 @@ class Process:
     popen: subprocess.Popen | None = None
 
 
+def _tree(pid: int) -> list[psutil.Process]:
+    """A process and every descendant it has now (children first, so nothing restarts them)."""
+    try:
+        root = psutil.Process(pid)
+        return [*root.children(recursive=True), root]
+    except psutil.Error:
+        return []
+
+
 class Stack:
     """Processes started in their own process groups, all stopped on exit."""
 
@@ -76,17 +88,37 @@ class Stack:
         return process
 
     def stop(self) -> None:
-        for process in reversed(self.processes):
-            if process.popen and process.popen.poll() is None:
-                os.killpg(process.popen.pid, signal.SIGTERM)
-        for process in reversed(self.processes):
-            if process.popen:
-                try:
-                    process.popen.wait(timeout=10)
-                except subprocess.TimeoutExpired:
-                    os.killpg(process.popen.pid, signal.SIGKILL)
-                    process.popen.wait(timeout=5)
-        self.processes.clear()
+        """Stop every process and all its descendants (TERM, then KILL after 10 s), even if a
+        signal comes again meanwhile. Trees, not groups: Airflow's API server starts its own."""
+        previous = {}
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            try:
+                previous[sig] = signal.signal(sig, signal.SIG_IGN)
+            except ValueError:   # not the main thread
+                pass
+        try:
+            tree = [p for process in reversed(self.processes) if process.popen
+                    for p in _tree(process.popen.pid)]
+            for proc in tree:
+                with contextlib.suppress(psutil.Error):
+                    proc.terminate()
+            _, alive = psutil.wait_procs(tree, timeout=10)
+            for proc in alive:
+                with contextlib.suppress(psutil.Error):
+                    proc.kill()
+            psutil.wait_procs(alive, timeout=5)
+            for process in self.processes:
+                if process.popen:
+                    with contextlib.suppress(subprocess.TimeoutExpired):
+                        process.popen.wait(timeout=5)
+            self.processes.clear()
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+
+    def exited(self) -> list[Process]:
+        """Processes that have stopped by themselves."""
+        return [p for p in self.processes if p.popen and p.popen.poll() is not None]
 
     def __enter__(self) -> "Stack":
         return self

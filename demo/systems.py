@@ -48,6 +48,10 @@ class DemoSystem:
         """A back-office officer changes the record behind ``reference`` (for status sync)."""
         raise NotImplementedError
 
+    def staff_changes_published(self) -> bool:
+        """Whether the back office now shows its staff changes to the hub (batch systems lag)."""
+        return True
+
 
 class SoapSimulator(DemoSystem):
     module = ""
@@ -170,6 +174,9 @@ class BenefitsDemo(DemoSystem):
     def staff_change(self, reference: str) -> None:
         self._backoffice().staff_change(reference, status="RECALCULATED",
                                         note="Benefit recalculated by the benefits team")
+
+    def staff_changes_published(self) -> bool:
+        return self._backoffice().unpublished_staff_changes() == 0
 
 
 class LicensingDemo(DemoSystem):

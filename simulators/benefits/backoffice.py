@@ -105,6 +105,11 @@ class BenefitsBackOffice:
         with self._db() as db:
             return int(db.execute("SELECT COUNT(*) FROM effects").fetchone()[0])
 
+    def unpublished_staff_changes(self) -> int:
+        """Staff changes not yet written to the outbound folder (published on the next run)."""
+        with self._db() as db:
+            return int(db.execute("SELECT COUNT(*) FROM staff_changes WHERE written = 0").fetchone()[0])
+
     def claim(self, claim_ref: str) -> dict[str, Any] | None:
         with self._db() as db:
             row = db.execute("SELECT data FROM claims WHERE claim_ref = ?", (claim_ref,)).fetchone()

@@ -59,9 +59,9 @@ def test_a_status_change_after_the_demo_reaches_the_crm_exactly_once(two_runs) -
     report, _ = run_demo(home, "--change-status", result="status_change.json")
     assert set(report) == set(first), "one staff change in every back office"
     for system, row in report.items():
-        assert row["written_back_first_sync"] == 1, system
-        assert row["written_back_second_sync"] == 0, system
-        assert row["crm_status_updates_for_case"] == 1, system
+        assert row["written_back_first_sync"] == 1, (system, row)
+        assert row["written_back_second_sync"] == 0, (system, row)
+        assert row["crm_status_updates_for_case"] == 1, (system, row)
 
 
 def test_a_second_run_applies_nothing_twice(two_runs) -> None:
