@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from demo.stack import REPO, Process, Stack, free_port, load_secrets
+from demo.stack import REPO, Process, Stack, load_secrets
 from demo.systems import SYSTEMS, CrmDemo, DemoSystem, airflow_env
 
 HOME = Path(os.environ.get("HUB_DEMO_HOME") or REPO / "var" / "demo").resolve()
