@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -121,13 +122,42 @@ def _map_one(session: Session, case: Case, mappings: MappingSet, stats: MappingS
         return
     case.systems = ",".join(systems)
     for command in commands:
-        if session.scalar(select(Command.id).where(Command.key == command.key)):
+        key = _key_for_version(session, case, command.key, command.system, command.operation,
+                               dict(command.payload))
+        if key is None:
             continue   # an earlier version already asked for exactly this change
         session.add(Command(case_id=case.id, system=command.system, operation=command.operation,
-                            key=command.key, payload=dict(command.payload), created_at=utcnow()))
+                            key=key, payload=dict(command.payload), created_at=utcnow()))
         stats.commands += 1
     case.state = CaseState.MAPPED.value
     stats.mapped += 1
+
+
+def _key_for_version(session: Session, case: Case, key: str, system: str, operation: str,
+                     payload: dict) -> str | None:
+    """The key to use for this version's command, or None when nothing new needs sending.
+
+    Keys hash the payload, so an unchanged request keeps its key and is not sent again. But when
+    a CRM correction goes back to an earlier value (A, then B, then A again), the back office now
+    holds B: A must be sent again, under a key of its own (``<key>.v<version>``).
+    """
+    latest = session.scalar(
+        select(Command).join(Case).where(Case.crm_id == case.crm_id, Command.system == system,
+                                         Command.operation == operation)
+        .order_by(Command.id.desc()).limit(1))
+    if latest is not None and _same_request(latest, key, payload):
+        return None
+    if not session.scalar(select(Command.id).where(Command.key == key)):
+        return key
+    suffix = f".v{case.version}"
+    return key[:64 - len(suffix)] + suffix
+
+
+def _same_request(command: Command, key: str, payload: dict) -> bool:
+    if command.payload is not None:
+        return command.payload == payload
+    base = re.sub(r"\.v\d+$", "", command.key)   # payload blanked by retention: compare keys
+    return base == key[:len(base)]
 
 
 def _mark_invalid(session: Session, case: Case, exc: InvalidCase, mappings: MappingSet) -> None:

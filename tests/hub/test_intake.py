@@ -59,3 +59,18 @@ def test_a_new_version_sends_only_what_changed(ledger_url: str) -> None:
     intake.map_received(url=ledger_url)
     commands = _rows(ledger_url, Command)
     assert len(commands) == 2 and commands[0].key != commands[1].key
+
+
+def test_a_correction_back_to_an_earlier_value_is_sent_again(ledger_url: str) -> None:
+    receive(ledger_url, "CRM-14", coa_data(moving_date="2026-03-01"))
+    receive(ledger_url, "CRM-14", coa_data(moving_date="2026-04-01"), version=2)
+    receive(ledger_url, "CRM-14", coa_data(moving_date="2026-03-01"), version=3)
+    intake.map_received(url=ledger_url)
+    keys = [c.key for c in _rows(ledger_url, Command)]
+    assert len(keys) == 3 and len(set(keys)) == 3
+    assert keys[2].startswith(keys[0][:40]) and keys[2].endswith(".v3") and len(keys[2]) <= 64
+    assert [c.payload["moved_on"] for c in _rows(ledger_url, Command)] == [
+        "2026-03-01", "2026-04-01", "2026-03-01"]
+    receive(ledger_url, "CRM-14", coa_data(moving_date="2026-03-01"), version=4)
+    intake.map_received(url=ledger_url)
+    assert len(_rows(ledger_url, Command)) == 3, "a repeat of the latest request sends nothing"
