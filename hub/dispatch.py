@@ -10,7 +10,7 @@ import logging
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 
 from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.orm import Session
@@ -20,7 +20,7 @@ from connectors.base import Connector, Outcome, OutcomeStatus
 from connectors.errors import PermanentError
 from hub import outcomes as settle
 from hub.ledger.db import session_scope
-from hub.ledger.models import Attempt, Command, CommandState, utcnow
+from hub.ledger.models import Attempt, Command, CommandState, as_utc, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -191,7 +191,7 @@ def _due_by(outcome: Outcome) -> datetime:
     if isinstance(due, str):
         due = datetime.fromisoformat(due)
     if isinstance(due, datetime):
-        return due if due.tzinfo else due.replace(tzinfo=timezone.utc)
+        return as_utc(due)
     return utcnow() + DEFAULT_RESPONSE_DUE
 
 

@@ -7,7 +7,9 @@ events (intake listens). Every DAG also runs on a timetable, so nothing waits on
 """
 from __future__ import annotations
 
+import contextlib
 import os
+from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
@@ -39,11 +41,17 @@ def _dag(dag_id: str, schedule: Any, doc: str, tags: list[str]) -> DAG:
                default_args=DEFAULT_ARGS, tags=["hub", *tags], doc_md=doc)
 
 
-def _fail_fast(exc: Exception) -> Exception:
+@contextlib.contextmanager
+def _fail_fast_on_permanent_error() -> Iterator[None]:
     """PermanentError: fail the task without retries (a person must fix configuration)."""
     from airflow.exceptions import AirflowFailException
 
-    return AirflowFailException(str(exc))
+    from connectors.errors import PermanentError
+
+    try:
+        yield
+    except PermanentError as exc:
+        raise AirflowFailException(str(exc)) from exc
 
 
 def intake_dag(cron: str = "*/5 * * * *") -> DAG:
@@ -55,13 +63,10 @@ def intake_dag(cron: str = "*/5 * * * *") -> DAG:
 
         @task
         def pull_cases() -> int:
-            from connectors.errors import PermanentError
             from hub import connections, intake
 
-            try:
+            with _fail_fast_on_permanent_error():
                 return intake.pull_from_crm(connections.crm_client())
-            except PermanentError as exc:
-                raise _fail_fast(exc) from exc
 
         @task(outlets=[COMMANDS])
         def map_cases(_pulled: int) -> dict[str, int]:
@@ -88,15 +93,12 @@ def dispatch_dag(system_id: str, cron: str = "*/10 * * * *") -> DAG:
 
         @task(outlets=[OUTBOX], max_active_tis_per_dagrun=2)
         def send_batch(batch: int, **context: Any) -> dict[str, Any]:
-            from connectors.errors import PermanentError
             from hub import connections, dispatch
 
-            try:
+            with _fail_fast_on_permanent_error():
                 connector = connections.connector_for(system_id)
                 stats = dispatch.dispatch_batch(connector, system_id, batch_size=BATCH_SIZE,
                                                 run_id=context.get("run_id"))
-            except PermanentError as exc:
-                raise _fail_fast(exc) from exc
             return vars(stats) | {"batch": batch}
 
         send_batch.expand(batch=plan())
@@ -111,13 +113,10 @@ def status_sync_dag(system_id: str, cron: str = "*/15 * * * *") -> DAG:
 
         @task(outlets=[OUTBOX])
         def sync() -> dict[str, int]:
-            from connectors.errors import PermanentError
             from hub import connections, status_sync
 
-            try:
+            with _fail_fast_on_permanent_error():
                 return vars(status_sync.sync_system(connections.connector_for(system_id), system_id))
-            except PermanentError as exc:
-                raise _fail_fast(exc) from exc
 
         sync()
     return dag
@@ -131,13 +130,10 @@ def writeback_dag(cron: str = "*/5 * * * *") -> DAG:
 
         @task
         def deliver() -> dict[str, Any]:
-            from connectors.errors import PermanentError
             from hub import connections, outbox
 
-            try:
+            with _fail_fast_on_permanent_error():
                 return vars(outbox.deliver_pending(connections.crm_client()))
-            except PermanentError as exc:
-                raise _fail_fast(exc) from exc
 
         deliver()
     return dag

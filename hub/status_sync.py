@@ -8,7 +8,7 @@ from __future__ import annotations
 import logging
 import os
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
@@ -18,7 +18,7 @@ from connectors.base import Connector, OutcomeStatus, Update
 from hub import outbox
 from hub import outcomes as settle
 from hub.ledger.db import session_scope
-from hub.ledger.models import BackofficeUpdate, Command, CommandState, Cursor, utcnow
+from hub.ledger.models import BackofficeUpdate, Command, CommandState, Cursor, as_utc, utcnow
 from hub.workitems import open_work_item
 
 log = logging.getLogger(__name__)
@@ -60,13 +60,12 @@ def sync_system(connector: Connector, system: str, *, url: str | None = None) ->
     stats.fetched = len(updates)
     newest = since
     for upd in sorted(updates, key=lambda u: u.changed_at):
-        changed_at = upd.changed_at if upd.changed_at.tzinfo else upd.changed_at.replace(tzinfo=timezone.utc)
         try:
             with session_scope(url) as session:
                 _apply(session, system, upd, stats)
         except IntegrityError:
             stats.duplicates += 1   # applied by a concurrent run
-        newest = max(newest, changed_at)
+        newest = max(newest, as_utc(upd.changed_at))
     with session_scope(url) as session:
         row = session.get(Cursor, cursor_name(system))
         if row is None:
@@ -99,8 +98,7 @@ def _apply(session: Session, system: str, upd: Update, stats: SyncStats) -> None
     session.add(BackofficeUpdate(system=system, update_id=upd.update_id[:160],
                                  reference=upd.reference[:120], status=upd.status[:40],
                                  command_id=command.id if command else None,
-                                 changed_at=upd.changed_at if upd.changed_at.tzinfo
-                                 else upd.changed_at.replace(tzinfo=timezone.utc)))
+                                 changed_at=as_utc(upd.changed_at)))
     session.flush()
     if command is None:
         stats.unmatched += 1   # a record the hub did not create: not ours to report

@@ -90,3 +90,17 @@ def test_intake_listens_for_webhook_events_and_runs_on_a_timetable(dagbag: Any) 
     dag = dagbag.dags["crm_intake"]
     assert isinstance(dag.timetable, AssetOrTimeSchedule)
     assert "hub://crm/cases" in str(dag.timetable.asset_condition)
+
+
+def test_a_permanent_error_fails_the_task_without_retries() -> None:
+    from airflow.exceptions import AirflowFailException
+
+    from connectors.errors import PermanentError, TransientError
+    from hub.orchestration import _fail_fast_on_permanent_error
+
+    with pytest.raises(AirflowFailException, match="login refused"):
+        with _fail_fast_on_permanent_error():
+            raise PermanentError("login refused")
+    with pytest.raises(TransientError):   # anything else keeps Airflow's normal retries
+        with _fail_fast_on_permanent_error():
+            raise TransientError("timeout")
