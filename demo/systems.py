@@ -1,6 +1,7 @@
 """How the demo runs each simulator: its process, its Airflow Connection, its effects, a staff change."""
 from __future__ import annotations
 
+import contextlib
 import json
 from pathlib import Path
 from typing import Any
@@ -192,35 +193,31 @@ class LicensingDemo(DemoSystem):
     def url(self) -> str:
         return f"sqlite:///{self.home / 'licensing.db'}"
 
+    @contextlib.contextmanager
     def _backoffice(self):  # type: ignore[no-untyped-def]
         from simulators.licensing.backoffice import LicensingBackOffice
 
-        return LicensingBackOffice(self.url)
-
-    def prepare(self) -> None:
-        backoffice = self._backoffice()
+        backoffice = LicensingBackOffice(self.url)
         try:
-            backoffice.install()
-            backoffice.seed_demo()
+            yield backoffice
         finally:
             backoffice.close()
+
+    def prepare(self) -> None:
+        with self._backoffice() as backoffice:
+            backoffice.install()
+            backoffice.seed_demo()
 
     def connection(self) -> dict[str, Any]:
         return {"conn_type": "generic", "extra": {"url": self.url, "timeout_seconds": 20}}
 
     def effects(self) -> int:
-        backoffice = self._backoffice()
-        try:
+        with self._backoffice() as backoffice:
             return backoffice.applications_created()
-        finally:
-            backoffice.close()
 
     def staff_change(self, reference: str) -> None:
-        backoffice = self._backoffice()
-        try:
+        with self._backoffice() as backoffice:
             backoffice.decide(reference, "GRANTED", note="Granted by the licensing team")
-        finally:
-            backoffice.close()
 
 
 SYSTEMS: list[type[DemoSystem]] = [RevenuesDemo, BenefitsDemo, LicensingDemo, WasteDemo]

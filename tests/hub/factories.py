@@ -4,8 +4,11 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from typing import Any
 
+import sqlalchemy as sa
+
 from crm_adapter.models import CrmCase
 from hub import intake
+from hub.ledger import db
 
 
 def coa_data(account: str = "CT00000001", **overrides: Any) -> dict[str, Any]:
@@ -30,3 +33,9 @@ def receive_and_map(url: str, count: int = 1, prefix: str = "CRM-T") -> None:
     for n in range(count):
         receive(url, f"{prefix}{n:04d}", coa_data(f"CT{n + 1:08d}"))
     intake.map_received(url=url)
+
+
+def rows(url: str, model: type) -> list:
+    """Every row of a ledger table, oldest first."""
+    with db.session_scope(url) as session:
+        return list(session.scalars(sa.select(model).order_by(model.id)))

@@ -12,15 +12,11 @@ from connectors.errors import PermanentError
 from hub import dispatch
 from hub.ledger import db
 from hub.ledger.models import Attempt, Command, OutboxMessage, WorkItem, utcnow
-from tests.hub.factories import receive_and_map
+from tests.hub.factories import receive_and_map, rows
 from tests.hub.scripted import ScriptedConnector
 
 SYSTEM = "revenues_northgate"
 
-
-def _all(url: str, model: type) -> list:
-    with db.session_scope(url) as session:
-        return list(session.scalars(sa.select(model).order_by(model.id)))
 
 
 def test_confirmed_commands_are_written_back_with_the_reference(ledger_url: str) -> None:
@@ -29,10 +25,10 @@ def test_confirmed_commands_are_written_back_with_the_reference(ledger_url: str)
     stats = dispatch.dispatch_all(connector, SYSTEM, batch_size=2, url=ledger_url)
     assert (stats.claimed, stats.confirmed) == (3, 3)
     assert len(connector.submitted) == 3
-    assert {c.state for c in _all(ledger_url, Command)} == {"confirmed"}
-    attempts = _all(ledger_url, Attempt)
+    assert {c.state for c in rows(ledger_url, Command)} == {"confirmed"}
+    attempts = rows(ledger_url, Attempt)
     assert [a.outcome for a in attempts] == ["confirmed"] * 3 and all(a.finished_at for a in attempts)
-    notes = _all(ledger_url, OutboxMessage)
+    notes = rows(ledger_url, OutboxMessage)
     assert [n.status for n in notes] == ["completed"] * 3
     assert all(n.backoffice_reference and n.backoffice_reference in n.note for n in notes)
     assert dispatch.dispatch_all(connector, SYSTEM, url=ledger_url).claimed == 0, "nothing sent twice"
@@ -50,12 +46,12 @@ def test_a_rejection_opens_a_work_item_and_the_batch_goes_on(ledger_url: str) ->
         return Outcome(c.key, OutcomeStatus.CONFIRMED, reference="RQ1")
     stats = dispatch.dispatch_all(ScriptedConnector(answer), SYSTEM, url=ledger_url)
     assert (stats.confirmed, stats.rejected) == (1, 2)
-    items = _all(ledger_url, WorkItem)
+    items = rows(ledger_url, WorkItem)
     assert sorted(i.kind for i in items) == ["backoffice_rejected", "held_for_review"]
     assert {i.team for i in items} == {"revenues"}
-    notes = {n.status for n in _all(ledger_url, OutboxMessage)}
+    notes = {n.status for n in rows(ledger_url, OutboxMessage)}
     assert notes == {"completed", "needs_review"}
-    rejected = [n for n in _all(ledger_url, OutboxMessage) if n.status == "needs_review"]
+    rejected = [n for n in rows(ledger_url, OutboxMessage) if n.status == "needs_review"]
     assert any("not found" in n.note for n in rejected)
 
 
@@ -64,18 +60,18 @@ def test_transient_failures_back_off_then_fail_into_a_work_item(ledger_url: str)
     retry = ScriptedConnector(lambda c: Outcome(c.key, OutcomeStatus.RETRY, error_class="TransientError",
                                                 message="HTTP 503"))
     dispatch.dispatch_all(retry, SYSTEM, url=ledger_url)
-    [command] = _all(ledger_url, Command)
+    [command] = rows(ledger_url, Command)
     assert command.state == "pending" and command.next_attempt_at > utcnow()
     assert dispatch.dispatch_all(retry, SYSTEM, url=ledger_url).claimed == 0, "waits for its backoff"
     for _ in range(dispatch.MAX_ATTEMPTS):
         with db.session_scope(ledger_url) as session:
             session.execute(sa.update(Command).values(next_attempt_at=None))
         dispatch.dispatch_all(retry, SYSTEM, url=ledger_url)
-    [command] = _all(ledger_url, Command)
+    [command] = rows(ledger_url, Command)
     assert command.state == "failed" and command.attempts == dispatch.MAX_ATTEMPTS
-    [item] = _all(ledger_url, WorkItem)
+    [item] = rows(ledger_url, WorkItem)
     assert item.kind == "delivery_failed"
-    assert len(_all(ledger_url, Attempt)) == dispatch.MAX_ATTEMPTS
+    assert len(rows(ledger_url, Attempt)) == dispatch.MAX_ATTEMPTS
 
 
 def test_a_permanent_error_fails_the_run_and_keeps_commands_pending(ledger_url: str) -> None:
@@ -84,9 +80,9 @@ def test_a_permanent_error_fails_the_run_and_keeps_commands_pending(ledger_url: 
                                                  message="authentication failed"))
     with pytest.raises(PermanentError):
         dispatch.dispatch_batch(broken, SYSTEM, url=ledger_url)
-    commands = _all(ledger_url, Command)
+    commands = rows(ledger_url, Command)
     assert {c.state for c in commands} == {"pending"} and {c.attempts for c in commands} == {0}
-    assert _all(ledger_url, WorkItem) == []
+    assert rows(ledger_url, WorkItem) == []
 
 
 def test_a_batch_whose_task_died_is_reclaimed_with_look_before_create(ledger_url: str) -> None:
@@ -107,7 +103,7 @@ def test_an_unexpected_error_releases_the_batch(ledger_url: str) -> None:
         raise RuntimeError("bug")
     with pytest.raises(RuntimeError):
         dispatch.dispatch_batch(ScriptedConnector(explode), SYSTEM, url=ledger_url)
-    [command] = _all(ledger_url, Command)
+    [command] = rows(ledger_url, Command)
     assert command.state == "pending" and command.maybe_sent
 
 
@@ -128,7 +124,7 @@ def test_awaiting_commands_record_when_the_answer_is_due(ledger_url: str) -> Non
     connector = ScriptedConnector(lambda c: Outcome(c.key, OutcomeStatus.AWAITING, reference="FILE-1",
                                                     details={"due_by": due}))
     assert dispatch.dispatch_all(connector, SYSTEM, url=ledger_url).awaiting == 1
-    [command] = _all(ledger_url, Command)
+    [command] = rows(ledger_url, Command)
     assert command.state == "awaiting" and command.reference == "FILE-1"
     assert abs((command.due_by - utcnow()).total_seconds() - 7200) < 60
-    assert _all(ledger_url, OutboxMessage) == [], "nothing to tell the CRM until the answer comes"
+    assert rows(ledger_url, OutboxMessage) == [], "nothing to tell the CRM until the answer comes"

@@ -9,15 +9,11 @@ from connectors.base import Outcome, OutcomeStatus, Update
 from hub import dispatch, status_sync
 from hub.ledger import db
 from hub.ledger.models import Command, OutboxMessage, WorkItem, utcnow
-from tests.hub.factories import receive_and_map
+from tests.hub.factories import receive_and_map, rows
 from tests.hub.scripted import ScriptedConnector
 
 SYSTEM = "revenues_northgate"
 
-
-def _all(url: str, model: type) -> list:
-    with db.session_scope(url) as session:
-        return list(session.scalars(sa.select(model).order_by(model.id)))
 
 
 def _confirmed(url: str, count: int = 1) -> ScriptedConnector:
@@ -29,13 +25,13 @@ def _confirmed(url: str, count: int = 1) -> ScriptedConnector:
 
 def test_a_staff_change_is_written_back_once(ledger_url: str) -> None:
     connector = _confirmed(ledger_url)
-    [command] = _all(ledger_url, Command)
+    [command] = rows(ledger_url, Command)
     change = Update(system=SYSTEM, update_id="CHG-1", reference=command.reference, status="COMPLETED",
                     changed_at=utcnow(), key=command.key, crm_status="closed", note="Bill sent")
     connector.updates.append(change)
     first = status_sync.sync_system(connector, SYSTEM, url=ledger_url)
     assert (first.fetched, first.applied) == (1, 1)
-    updates = [m for m in _all(ledger_url, OutboxMessage) if m.kind == "update"]
+    updates = [m for m in rows(ledger_url, OutboxMessage) if m.kind == "update"]
     assert len(updates) == 1 and updates[0].status == "completed" and "COMPLETED" in updates[0].note
     # The next sync re-reads its overlap window and sees the change again: applied once.
     again = status_sync.sync_system(connector, SYSTEM, url=ledger_url)
@@ -44,12 +40,12 @@ def test_a_staff_change_is_written_back_once(ledger_url: str) -> None:
         session.execute(sa.delete(status_sync.Cursor))
     from_scratch = status_sync.sync_system(connector, SYSTEM, url=ledger_url)
     assert (from_scratch.applied, from_scratch.duplicates) == (0, 1)
-    assert len([m for m in _all(ledger_url, OutboxMessage) if m.kind == "update"]) == 1
+    assert len([m for m in rows(ledger_url, OutboxMessage) if m.kind == "update"]) == 1
 
 
 def test_a_change_committed_late_behind_the_cursor_is_still_applied(ledger_url: str) -> None:
     connector = _confirmed(ledger_url, 2)
-    first, second = _all(ledger_url, Command)
+    first, second = rows(ledger_url, Command)
     now = utcnow()
     connector.updates.append(Update(system=SYSTEM, update_id="C-NEW", reference=first.reference,
                                     status="COMPLETED", changed_at=now, key=first.key))
@@ -60,7 +56,7 @@ def test_a_change_committed_late_behind_the_cursor_is_still_applied(ledger_url: 
                                     key=second.key))
     late = status_sync.sync_system(connector, SYSTEM, url=ledger_url)
     assert late.applied == 1
-    notes = [m.command_id for m in _all(ledger_url, OutboxMessage) if m.kind == "update"]
+    notes = [m.command_id for m in rows(ledger_url, OutboxMessage) if m.kind == "update"]
     assert sorted(notes) == sorted([first.id, second.id])
 
 
@@ -70,24 +66,24 @@ def test_changes_to_records_the_hub_did_not_create_are_ignored(ledger_url: str) 
                                     status="COMPLETED", changed_at=utcnow()))
     stats = status_sync.sync_system(connector, SYSTEM, url=ledger_url)
     assert stats.unmatched == 1
-    assert [m for m in _all(ledger_url, OutboxMessage) if m.kind == "update"] == []
+    assert [m for m in rows(ledger_url, OutboxMessage) if m.kind == "update"] == []
 
 
 def test_a_late_answer_settles_an_awaiting_command(ledger_url: str) -> None:
     receive_and_map(ledger_url, 2)
     connector = ScriptedConnector(lambda c: Outcome(c.key, OutcomeStatus.AWAITING, reference="F1"))
     dispatch.dispatch_all(connector, SYSTEM, url=ledger_url)
-    accepted, refused = _all(ledger_url, Command)
+    accepted, refused = rows(ledger_url, Command)
     connector.updates += [
         Update(system=SYSTEM, update_id="R1", reference="CLAIM-9", status="ACCEPTED", changed_at=utcnow(),
                key=accepted.key, resolves=OutcomeStatus.CONFIRMED),
         Update(system=SYSTEM, update_id="R2", reference="F1", status="REJECTED", changed_at=utcnow(),
                key=refused.key, resolves=OutcomeStatus.REJECTED, message="claim not found")]
     assert status_sync.sync_system(connector, SYSTEM, url=ledger_url).resolved == 2
-    accepted, refused = _all(ledger_url, Command)
+    accepted, refused = rows(ledger_url, Command)
     assert (accepted.state, accepted.reference) == ("confirmed", "CLAIM-9")
     assert refused.state == "rejected" and refused.message == "claim not found"
-    [item] = _all(ledger_url, WorkItem)
+    [item] = rows(ledger_url, WorkItem)
     assert item.kind == "backoffice_rejected"
 
 
@@ -99,5 +95,5 @@ def test_an_answer_past_due_opens_one_work_item(ledger_url: str) -> None:
     dispatch.dispatch_all(connector, SYSTEM, url=ledger_url)
     assert status_sync.sync_system(connector, SYSTEM, url=ledger_url).overdue == 1
     status_sync.sync_system(connector, SYSTEM, url=ledger_url)
-    [item] = _all(ledger_url, WorkItem)
+    [item] = rows(ledger_url, WorkItem)
     assert item.kind == "response_overdue" and "F2" in item.reason
