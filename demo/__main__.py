@@ -123,14 +123,28 @@ def print_table(summary: dict[str, dict[str, Any]]) -> None:
         print(f"{system:<{width}}  " + "  ".join(f"{figures.get(c, 0):>{len(c)}}" for c in COLUMNS))
 
 
-def demo() -> int:
-    started = time.monotonic()
+def setup(**overrides: str) -> tuple[dict[str, str], dict[str, str], CrmDemo, list[DemoSystem]]:
+    """Secrets, the environment for Airflow and the simulators, and the systems to run."""
     (HOME / "logs").mkdir(parents=True, exist_ok=True)
     names = ["crm_token", "crm_webhook_secret", "hub_api_token",
              *[n for cls in SYSTEMS for n in cls.secret_names()]]
     secrets = load_secrets(HOME / "secrets.json", names)
-    env = base_env()
+    env = {**base_env(), **overrides}
     os.environ.update({k: v for k, v in env.items() if k.startswith("HUB_")})   # simulators too
+    return secrets, env, CrmDemo(HOME, secrets), [cls(HOME, secrets) for cls in SYSTEMS]
+
+
+def start_systems(stack: Stack, systems: list[DemoSystem]) -> None:
+    """Prepare each back office's storage and start its simulator processes."""
+    for system in systems:
+        system.prepare()
+        for process in system.processes():
+            stack.start(process)
+
+
+def demo() -> int:
+    started = time.monotonic()
+    secrets, env, crm, systems = setup()
 
     from hub import reports
     from hub.ledger import db
@@ -141,15 +155,10 @@ def demo() -> int:
                    env={**os.environ, **env}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     before = reports.system_figures()
 
-    crm = CrmDemo(HOME, secrets)
-    systems = [cls(HOME, secrets) for cls in SYSTEMS]
     with Stack(HOME / "logs") as stack:
         say("starting simulators: CRM and " + ", ".join(s.system_id for s in systems))
         stack.start(crm.process())
-        for system in systems:
-            system.prepare()
-            for process in system.processes():
-                stack.start(process)
+        start_systems(stack, systems)
         effects_before = {s.system_id: s.effects() for s in systems}
         env.update(airflow_env(crm, systems))
         say(f"CRM holds {crm.stats().get('cases', '?')} sample cases; running the DAGs in Airflow")
@@ -191,22 +200,13 @@ def change_status() -> int:
     change reached the CRM exactly once (the second sync brings nothing new)."""
     if not (HOME / "hub.db").exists():
         raise SystemExit("[demo] run `make demo` first")
-    names = ["crm_token", "crm_webhook_secret", "hub_api_token",
-             *[n for cls in SYSTEMS for n in cls.secret_names()]]
-    secrets = load_secrets(HOME / "secrets.json", names)
-    env = base_env()
-    os.environ.update({k: v for k, v in env.items() if k.startswith("HUB_")})
+    _, env, crm, systems = setup()
     from hub import reports
 
-    crm = CrmDemo(HOME, secrets)
-    systems = [cls(HOME, secrets) for cls in SYSTEMS]
     report: dict[str, dict[str, Any]] = {}
     with Stack(HOME / "logs") as stack:
         stack.start(crm.process())
-        for system in systems:
-            system.prepare()
-            for process in system.processes():
-                stack.start(process)
+        start_systems(stack, systems)
         env.update(airflow_env(crm, systems))
         changed = staff_changes(systems, env, again=True)
         say("back-office staff changed: " + ", ".join(f"{k} {v[0]}" for k, v in changed.items()))
@@ -241,26 +241,14 @@ def up() -> int:
     # Stop cleanly on Ctrl-C or SIGTERM, even when started with SIGINT ignored (background job).
     signal.signal(signal.SIGINT, _interrupt)
     signal.signal(signal.SIGTERM, _interrupt)
-    (HOME / "logs").mkdir(parents=True, exist_ok=True)
-    names = ["crm_token", "crm_webhook_secret", "hub_api_token",
-             *[n for cls in SYSTEMS for n in cls.secret_names()]]
-    secrets = load_secrets(HOME / "secrets.json", names)
-    env = base_env()
-    env["AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION"] = "False"
-    env["AIRFLOW__API__HOST"] = "127.0.0.1"
-    env["HUB_TASK_RETRIES"] = "3"
-    os.environ.update({k: v for k, v in env.items() if k.startswith("HUB_")})
+    secrets, env, crm, systems = setup(AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION="False",
+                                       AIRFLOW__API__HOST="127.0.0.1", HUB_TASK_RETRIES="3")
     from hub.ledger import db
 
     db.migrate()
-    crm = CrmDemo(HOME, secrets)
-    systems = [cls(HOME, secrets) for cls in SYSTEMS]
     web_port = int(os.environ.get("HUB_WEB_PORT", "8700"))
     with Stack(HOME / "logs") as stack:
-        for system in systems:
-            system.prepare()
-            for process in system.processes():
-                stack.start(process)
+        start_systems(stack, systems)
         env.update(airflow_env(crm, systems))
         env["CRM_WEBHOOK_SECRET"] = secrets["crm_webhook_secret"]
         env["HUB_API_TOKEN"] = secrets["hub_api_token"]
