@@ -24,6 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from simulators.housing import sample
 from simulators.housing.store import NewJob, RepairsError, RepairsStore
 from simulators.kit import Clock, FaultInjector, FaultSwitch, admin_router
+from simulators.world import demo_today
 
 API = "/api/v2"
 
@@ -132,7 +133,7 @@ def create_app(db_path: str | Path, *, client_id: str, client_secret: str,
     clock = Clock()
     store = RepairsStore(db_path, clock)
     if seed_demo:
-        store.seed_demo(clock.now().date())
+        store.seed_demo(demo_today())
     tokens = _Tokens(token_ttl_seconds)
     faults = FaultSwitch()
     app = FastAPI(title="Housing repairs back office simulator", docs_url=None, redoc_url=None)

@@ -51,8 +51,9 @@ def _case(n: int, trade_words: str, priority: str, room: str, detail: str, descr
           **extra: Any) -> dict[str, Any]:
     people = ["Morgan Hughes", "Priya Okafor", "Sam Nowak", "Jo Clarke", "Kwame Evans",
               "Siobhan Patel", "Drew Murphy", "Robin Khan"]
+    person = {"name": people[n % len(people)], "phone": f"01632 96{n:04d}"}
     return {"case_type": "housing_repair_request", "data": {
-        "customer": {"name": people[n % len(people)], "phone": f"01632 96{n:04d}"},
+        "customer": person, "contact": dict(person),
         "property": {"uprn": uprn(1 + (n * 7) % PROPERTIES)},
         "repair": {"trade": trade_words, "priority": priority, "room": room,
                    "location_detail": detail, "description": description},
