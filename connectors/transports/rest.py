@@ -240,6 +240,9 @@ class ClientCredentials(Auth):
             raise PermanentError(f"{client.system}: token request refused "
                                  f"({exc.vendor_code or exc.status})",
                                  code=f"auth-{exc.vendor_code or exc.status}") from exc
+        except UnknownOutcomeError as exc:   # a lost token answer changed nothing that matters
+            raise TransientError(f"{client.system}: token request timed out",
+                                 code=exc.code) from exc
         body = answer.json_object()
         token, lifetime = body.get("access_token"), body.get("expires_in")
         if not isinstance(token, str) or not token:

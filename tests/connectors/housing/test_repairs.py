@@ -43,11 +43,13 @@ def test_create_carries_the_key_the_case_and_every_field(harness: RepairsHarness
 
 def test_a_timeout_after_sending_is_looked_up_not_created_twice(harness: RepairsHarness) -> None:
     connector = harness.connector(timeout_seconds=0.5)
+    connector.check()   # holds a token: the fault hits the create itself
     before = harness.effects()
     harness.fail_next(1, mode="timeout", delay_seconds=2)
     [outcome] = connector.submit([harness.command(2)])
     assert outcome.status is OutcomeStatus.CONFIRMED, outcome
     assert harness.effects() - before == 1, "applied once, confirmed by the look-up"
+    assert len(_job(harness, outcome.reference)["events"]) == 1
 
 
 def test_a_duplicate_refusal_confirms_the_job_already_held(harness: RepairsHarness) -> None:
