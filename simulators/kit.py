@@ -17,6 +17,7 @@ Every simulator built on the kit answers the same admin API, so tests
 
 Parts: ``Clock`` (UTC, microseconds, strictly increasing), ``FaultSwitch`` (armed faults, one per
 call), ``FaultInjector`` (ASGI middleware applying them to HTTP APIs), ``admin_router``,
+``SqliteState`` (state that survives a restart, one lock, immediate transactions),
 ``simulator_parser`` and ``run`` for ``__main__``, and ``serve_in_thread`` for tests.
 
 The kit knows nothing of the product: simulators never import connectors, transports or the CRM
@@ -26,11 +27,15 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
+import functools
 import os
+import sqlite3
 import threading
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from pathlib import Path
 from datetime import datetime, timedelta, timezone
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, TypeVar
 
 import uvicorn
 from fastapi import APIRouter, FastAPI, HTTPException
@@ -40,8 +45,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from simulators.serving import free_port, serve_in_thread
 
-__all__ = ["Clock", "Fault", "FaultSwitch", "FaultInjector", "HTTP_FAULT_MODES", "admin_router",
-           "simulator_parser", "run", "serve_in_thread", "free_port"]
+__all__ = ["Clock", "Fault", "FaultSwitch", "FaultInjector", "HTTP_FAULT_MODES", "SqliteState",
+           "locked", "admin_router", "simulator_parser", "run", "serve_in_thread", "free_port"]
 
 HTTP_FAULT_MODES = ("http_503", "http_500", "http_429", "timeout")
 """``http_<status>``: answer that status instead of handling the call (nothing applied).
@@ -174,6 +179,44 @@ async def _until_disconnected(receive: Receive, seconds: float) -> None:
         await asyncio.wait_for(wait(), timeout=seconds)
     except (asyncio.TimeoutError, RuntimeError):
         return
+
+
+class SqliteState:
+    """A simulator's state in one SQLite file, shared by the server's threads under one lock
+    (``self.lock``, re-entrant); ``transaction()`` is BEGIN IMMEDIATE ... COMMIT or ROLLBACK."""
+
+    def __init__(self, db_path: str | Path, schema: str) -> None:
+        self.lock = threading.RLock()
+        self.db = sqlite3.connect(str(db_path), check_same_thread=False, isolation_level=None)
+        self.db.row_factory = sqlite3.Row
+        self.db.executescript(schema)
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        with self.lock:
+            self.db.execute("BEGIN IMMEDIATE")
+            try:
+                yield self.db
+            except BaseException:
+                self.db.execute("ROLLBACK")
+                raise
+            self.db.execute("COMMIT")
+
+    def close(self) -> None:
+        with self.lock:
+            self.db.close()
+
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def locked(method: F) -> F:
+    """Run a ``SqliteState`` method under its lock (reads too: one connection, many threads)."""
+    @functools.wraps(method)
+    def run(self: SqliteState, *args: Any, **kwargs: Any) -> Any:
+        with self.lock:
+            return method(self, *args, **kwargs)
+    return run  # type: ignore[return-value]
 
 
 # -- admin API ---------------------------------------------------------------------------------

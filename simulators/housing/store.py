@@ -3,17 +3,13 @@ from __future__ import annotations
 
 import json
 import sqlite3
-import threading
-import functools
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 from simulators.housing import sample
-from simulators.kit import Clock
+from simulators.kit import Clock, SqliteState, locked
 
 STATUSES = ("LOGGED", "APPOINTED", "IN_PROGRESS", "ON_HOLD", "NO_ACCESS", "COMPLETED", "CANCELLED")
 TARGET_DAYS = {"EMERGENCY": 1, "URGENT": 7, "ROUTINE": 28}
@@ -35,18 +31,6 @@ CREATE TABLE IF NOT EXISTS events (seq INTEGER PRIMARY KEY AUTOINCREMENT, job_id
     type TEXT NOT NULL, status TEXT, previous_status TEXT, note TEXT, occurred_at TEXT NOT NULL,
     actor_kind TEXT NOT NULL, actor_id TEXT NOT NULL);
 """
-
-
-F = TypeVar("F", bound=Callable[..., Any])
-
-
-def _locked(method: F) -> F:
-    """Run under the store's lock: one connection is shared by the server's threads."""
-    @functools.wraps(method)
-    def run(self: RepairsStore, *args: Any, **kwargs: Any) -> Any:
-        with self._lock:
-            return method(self, *args, **kwargs)
-    return run  # type: ignore[return-value]
 
 
 class RepairsError(Exception):
@@ -74,32 +58,15 @@ class NewJob:
     slot_id: str | None = None
 
 
-class RepairsStore:
+class RepairsStore(SqliteState):
     """Thread-safe SQLite state; every time comes from ``clock``."""
 
     def __init__(self, db_path: str | Path, clock: Clock) -> None:
+        super().__init__(db_path, _SCHEMA)
         self.clock = clock
-        self._lock = threading.RLock()
-        self._db = sqlite3.connect(str(db_path), check_same_thread=False, isolation_level=None)
-        self._db.row_factory = sqlite3.Row
-        self._db.executescript(_SCHEMA)
-
-    @contextmanager
-    def _tx(self) -> Iterator[sqlite3.Connection]:
-        with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                yield self._db
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
-            self._db.execute("COMMIT")
-
-    def close(self) -> None:
-        self._db.close()
 
     def seed_demo(self, today: date) -> None:
-        with self._tx() as db:
+        with self.transaction() as db:
             db.executemany("INSERT OR IGNORE INTO properties VALUES (?)",
                            [(u,) for u in sample.properties()])
             db.executemany(
@@ -107,22 +74,22 @@ class RepairsStore:
                 "VALUES (:slot_id, :date, :start, :end, :trade, :capacity)", sample.slots(today))
 
     # -- reads ---------------------------------------------------------------------------------
-    @_locked
+    @locked
     def known_property(self, uprn: str) -> bool:
-        return self._db.execute("SELECT 1 FROM properties WHERE uprn = ?", (uprn,)).fetchone() is not None
+        return self.db.execute("SELECT 1 FROM properties WHERE uprn = ?", (uprn,)).fetchone() is not None
 
-    @_locked
+    @locked
     def job(self, job_id: str) -> dict[str, Any]:
-        row = self._db.execute("SELECT * FROM jobs WHERE job_id = ?", (job_id,)).fetchone()
+        row = self.db.execute("SELECT * FROM jobs WHERE job_id = ?", (job_id,)).fetchone()
         if row is None:
             raise RepairsError(404, "not_found", "job not found")
         return self._job(row)
 
-    @_locked
+    @locked
     def jobs(self, *, client_reference: str | None, source_reference: str | None, after: int,
              limit: int) -> tuple[list[dict[str, Any]], int | None]:
         """Jobs matching the filters with seq > ``after``; and the seq to continue from."""
-        rows = self._db.execute(
+        rows = self.db.execute(
             "SELECT * FROM jobs WHERE seq > ? AND (? IS NULL OR client_reference = ?) "
             "AND (? IS NULL OR source_reference = ?) ORDER BY seq LIMIT ?",
             (after, client_reference, client_reference, source_reference, source_reference,
@@ -131,11 +98,11 @@ class RepairsStore:
         rows = rows[:limit]
         return [self._job(r) for r in rows], (rows[-1]["seq"] if more else None)
 
-    @_locked
+    @locked
     def events(self, changed_after: datetime, after_seq: int, limit: int
                ) -> tuple[list[dict[str, Any]], int | None]:
         since = changed_after.isoformat(timespec="microseconds")
-        rows = self._db.execute(
+        rows = self.db.execute(
             "SELECT e.*, j.client_reference FROM events e JOIN jobs j ON j.job_id = e.job_id "
             "WHERE e.occurred_at > ? AND e.seq > ? ORDER BY e.seq LIMIT ?",
             (since, after_seq, limit + 1)).fetchall()
@@ -143,35 +110,35 @@ class RepairsStore:
         rows = rows[:limit]
         return [_event(r) for r in rows], (rows[-1]["seq"] if more else None)
 
-    @_locked
+    @locked
     def slots(self, trade: str, first: date, last: date) -> list[dict[str, Any]]:
-        rows = self._db.execute(
+        rows = self.db.execute(
             "SELECT * FROM slots WHERE trade = ? AND day BETWEEN ? AND ? ORDER BY day, start",
             (trade, first.isoformat(), last.isoformat())).fetchall()
         return [{"slot_id": r["slot_id"], "date": r["day"], "start": r["start"], "end": r["finish"],
                  "available": r["booked"] < r["capacity"]} for r in rows]
 
-    @_locked
+    @locked
     def stats(self) -> dict[str, Any]:
-        count = lambda sql: int(self._db.execute(sql).fetchone()[0])  # noqa: E731
+        count = lambda sql: int(self.db.execute(sql).fetchone()[0])  # noqa: E731
         return {"effects": count("SELECT COUNT(*) FROM events WHERE actor_kind = 'api_client' "
                                  "AND type IN ('created', 'cancelled')"),
                 "jobs": count("SELECT COUNT(*) FROM jobs"),
                 "events": count("SELECT COUNT(*) FROM events")}
 
-    @_locked
+    @locked
     def detail(self, job_id: str) -> dict[str, Any]:
         """The job with its contact and events (admin only)."""
         job = self.job(job_id)
-        row = self._db.execute("SELECT contact FROM jobs WHERE job_id = ?", (job_id,)).fetchone()
+        row = self.db.execute("SELECT contact FROM jobs WHERE job_id = ?", (job_id,)).fetchone()
         job["contact"] = json.loads(row["contact"]) if row["contact"] else None
-        job["events"] = [_event(r) for r in self._db.execute(
+        job["events"] = [_event(r) for r in self.db.execute(
             "SELECT e.*, NULL AS client_reference FROM events e WHERE job_id = ? ORDER BY seq",
             (job_id,))]
         return job
 
     # -- writes --------------------------------------------------------------------------------
-    @_locked
+    @locked
     def create(self, client_id: str, new: NewJob) -> dict[str, Any]:
         if new.trade not in sample.TRADES:
             raise RepairsError(422, "unknown_trade", "no such trade", "trade")
@@ -179,7 +146,7 @@ class RepairsStore:
             raise RepairsError(422, "unknown_property", "not a council-managed property",
                                "location.property_reference")
         now = self.clock.now()
-        with self._tx() as db:
+        with self.transaction() as db:
             existing = db.execute("SELECT job_id FROM jobs WHERE client_id = ? AND client_reference = ?",
                                   (client_id, new.client_reference)).fetchone()
             if existing is not None:
@@ -209,9 +176,9 @@ class RepairsStore:
             self._event(db, job_id, "created", status, None, None, stamp, "api_client", client_id)
         return self.job(job_id)
 
-    @_locked
+    @locked
     def cancel(self, job_id: str, client_id: str, reason: str | None) -> dict[str, Any]:
-        with self._tx() as db:
+        with self.transaction() as db:
             job = self.job(job_id)
             if job["status"] == "CANCELLED":
                 return job
@@ -226,13 +193,13 @@ class RepairsStore:
                         "api_client", client_id)
         return self.job(job_id)
 
-    @_locked
+    @locked
     def staff_change(self, job_id: str, status: str, note: str | None) -> dict[str, Any]:
         """A repairs officer changes a job's status (LookupError / ValueError for the kit)."""
         if status not in STATUSES:
             raise ValueError(f"status must be one of {list(STATUSES)}")
         try:
-            with self._tx() as db:
+            with self.transaction() as db:
                 job = self.job(job_id)
                 stamp = self.clock.stamp()
                 self._set_status(db, job, status, stamp)
@@ -258,7 +225,7 @@ class RepairsStore:
     def _job(self, row: sqlite3.Row) -> dict[str, Any]:
         appointment = None
         if row["slot_id"]:
-            slot = self._db.execute("SELECT * FROM slots WHERE slot_id = ?", (row["slot_id"],)).fetchone()
+            slot = self.db.execute("SELECT * FROM slots WHERE slot_id = ?", (row["slot_id"],)).fetchone()
             if slot is not None:
                 appointment = {"slot_id": slot["slot_id"], "date": slot["day"],
                                "start": slot["start"], "end": slot["finish"]}

@@ -120,3 +120,23 @@ def test_secret_argument_comes_from_the_flag_or_the_environment(monkeypatch) -> 
     monkeypatch.delenv("SIM_SECRET")
     with pytest.raises(SystemExit):
         secret_argument(parser, "--client-secret", "SIM_SECRET", parser.parse_args([]))
+
+
+def test_sqlite_state_rolls_back_a_failed_transaction_and_survives_reopening(tmp_path) -> None:
+    from simulators.kit import SqliteState, locked
+
+    class Counter(SqliteState):
+        @locked
+        def value(self) -> int:
+            return int(self.db.execute("SELECT COALESCE(SUM(n), 0) FROM t").fetchone()[0])
+
+    schema = "CREATE TABLE IF NOT EXISTS t (n INTEGER);"
+    state = Counter(tmp_path / "s.db", schema)
+    with state.transaction() as db:
+        db.execute("INSERT INTO t VALUES (1)")
+    with pytest.raises(RuntimeError), state.transaction() as db:
+        db.execute("INSERT INTO t VALUES (10)")
+        raise RuntimeError("half done")
+    assert state.value() == 1
+    state.close()
+    assert Counter(tmp_path / "s.db", schema).value() == 1
