@@ -166,6 +166,8 @@ class Connector(ABC, Generic[ConfigT]):
 
     def __init__(self, config: ConfigT) -> None:
         self.config = config
+        self._maybe_created: set[str] = set()
+        """Keys whose create may have reached the back office in this process."""
 
     @classmethod
     def system_id(cls) -> str:
@@ -208,6 +210,24 @@ class Connector(ABC, Generic[ConfigT]):
             where = ".".join(str(p) for p in first["loc"]) or "payload"
             raise Rejected(f"{command.operation}: field {where}: {first['msg']}",
                            code="invalid-field", field=where) from exc
+
+    def create_once(self, command: Command, find: Callable[[], Outcome | None],
+                    create: Callable[[], Outcome]) -> Outcome:
+        """``create()`` unless the command may have been sent before (``maybe_sent``, or an
+        earlier attempt in this process failed transiently: a lost answer included) and
+        ``find()`` (a look-up by the command key) finds it. Use inside ``submit_each``."""
+        if command.maybe_sent or command.key in self._maybe_created:
+            found = find()
+            if found is not None:
+                self._maybe_created.discard(command.key)
+                return found
+        try:
+            outcome = create()
+        except TransientError:
+            self._maybe_created.add(command.key)
+            raise
+        self._maybe_created.discard(command.key)
+        return outcome
 
     def retrying(self) -> Retrying:
         """tenacity policy for transient errors only, from this connector's config.

@@ -6,13 +6,13 @@ import logging
 import re
 from collections.abc import Mapping, Sequence
 from datetime import date, datetime, timedelta, timezone
-from typing import Any, ClassVar
+from typing import Any, ClassVar, cast
 
 import httpx
 from pydantic import Field, SecretStr
 
 from connectors.base import Command, Connector, ConnectorConfig, Outcome, OutcomeStatus, Update
-from connectors.errors import Rejected, TransientError, UnknownOutcomeError
+from connectors.errors import Rejected, UnknownOutcomeError
 from connectors.housing.operations import OPERATIONS, CancelRepair, RepairRequest
 from connectors.transports.rest import (ClientCredentials, HttpRejected, cursor_pages,
                                         next_link_pages, page_number_pages, shared_client)
@@ -56,10 +56,8 @@ class RepairsConnector(Connector[RepairsConfig]):
         auth = ClientCredentials(config.token_url, config.client_id,
                                  config.client_secret.get_secret_value(), scope=config.scope)
         self.http = shared_client(config.base_url, system=self.system_id(), auth=auth,
-                                  timeout=config.timeout_seconds,
+                                  timeout=config.timeout_seconds, field_names=FIELDS,
                                   max_answer_bytes=config.max_answer_bytes, transport=transport)
-        self._unsure: set[str] = set()
-        """Keys whose create may have reached the back office: look before creating again."""
 
     def check(self) -> None:
         self.retrying()(self.http.get, "/api/v2/trades")
@@ -85,7 +83,7 @@ class RepairsConnector(Connector[RepairsConfig]):
         query = {"property_reference": _required(params, "uprn"),
                  "trade": _required(params, "trade").upper(), "from": first.isoformat(),
                  "to": (first + timedelta(days=self.config.slot_window_days)).isoformat()}
-        slots = self._read(lambda: list(page_number_pages(self.http, SLOTS, params=query)))
+        slots = self.retrying()(lambda: list(page_number_pages(self.http, SLOTS, params=query)))
         return [{k: s.get(k) for k in ("slot_id", "date", "start", "end")} for s in slots
                 if isinstance(s, dict) and s.get("available") is True and _text(s, "slot_id")]
 
@@ -102,48 +100,42 @@ class RepairsConnector(Connector[RepairsConfig]):
         model = self.validate(command)
         if isinstance(model, CancelRepair):
             return self._cancel(command, model)
-        if (command.maybe_sent or command.key in self._unsure) and (job := self._find(command.key)):
-            return _confirmed(command, job)
+        body = _job_body(command, cast(RepairRequest, model))
+        return self.create_once(command, lambda: self._found(command),
+                                lambda: self._create(command, body))
+
+    def _create(self, command: Command, body: dict[str, Any]) -> Outcome:
         try:
-            job = self.http.post(JOBS, json=_job_body(command, model)).json_object()  # type: ignore[arg-type]
+            job = self.http.post(JOBS, json=body).json_object()
         except HttpRejected as exc:
-            if exc.vendor_code == "duplicate_client_reference" and (job := self._find(command.key)):
-                return _confirmed(command, job)
-            raise _refusal(exc) from exc
-        except TransientError:
-            self._unsure.add(command.key)
+            if exc.vendor_code == "duplicate_client_reference" and (found := self._found(command)):
+                return found
             raise
         if not _text(job, "id"):
-            self._unsure.add(command.key)
             raise UnknownOutcomeError("housing_repairs: created job has no id", code="contract")
-        self._unsure.discard(command.key)
         log.info("housing_repairs: %s created %s", command.operation, job["id"])
         return _confirmed(command, job)
 
     def _cancel(self, command: Command, model: CancelRepair) -> Outcome:
-        jobs = [j for j in self._read(lambda: list(next_link_pages(
-            self.http, JOBS, params={"source_reference": command.case_ref[:40]})))
-            if isinstance(j, dict) and _text(j, "id")]
+        jobs = [j for j in next_link_pages(self.http, JOBS,
+                                           params={"source_reference": command.case_ref[:40]})
+                if isinstance(j, dict) and _text(j, "id")]
         if not jobs:
             raise Rejected("housing.cancel_repair: no repair job for this case", code="no_job")
         for job in jobs:
             if job.get("status") != "CANCELLED":
-                body = {"reason": model.reason} if model.reason else {}
-                self._read(lambda: self.http.post(f"{JOBS}/{{job_id}}/cancel",
-                                                  path={"job_id": job["id"]}, json=body))
+                self.http.post(f"{JOBS}/{{job_id}}/cancel", path={"job_id": job["id"]},
+                               json={"reason": model.reason} if model.reason else {})
         return Outcome(key=command.key, status=OutcomeStatus.CONFIRMED, reference=jobs[0]["id"],
                        details={"cancelled": ", ".join(j["id"] for j in jobs)})
 
     # -- reads ---------------------------------------------------------------------------------
-    def _read(self, call: Any) -> Any:
-        try:
-            return call()
-        except HttpRejected as exc:
-            raise _refusal(exc) from exc
+    def _found(self, command: Command) -> Outcome | None:
+        job = self._find(command.key)
+        return _confirmed(command, job) if job is not None else None
 
     def _find(self, key: str) -> dict[str, Any] | None:
-        for job in self._read(lambda: list(next_link_pages(
-                self.http, JOBS, params={"client_reference": key}))):
+        for job in next_link_pages(self.http, JOBS, params={"client_reference": key}):
             if isinstance(job, dict) and job.get("client_reference") == key and _text(job, "id"):
                 return job
         return None
@@ -186,13 +178,6 @@ def _required(params: Mapping[str, Any], name: str) -> str:
     if not value:
         raise Rejected(f"lookup: field {name} is required", code="invalid-field", field=name)
     return value
-
-
-def _refusal(exc: HttpRejected) -> Rejected:
-    field = FIELDS.get(exc.field or "", exc.field)
-    return Rejected(f"housing_repairs refused the request ({exc.vendor_code or exc.status})"
-                    + (f": field {field}" if field else ""),
-                    code=exc.vendor_code or exc.code, field=field)
 
 
 def _confirmed(command: Command, job: Mapping[str, Any]) -> Outcome:

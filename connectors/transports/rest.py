@@ -77,11 +77,15 @@ class AnswerTooLarge(PermanentError):
 
 
 class HttpRejected(Rejected):
-    """The back office refused the request with a 4xx status (this record only)."""
+    """The back office refused the request with a 4xx status (this record only).
+
+    ``code`` is the body's error code when it gives one (``unknown_property``), else the status;
+    ``field`` is the field the body names, translated by the client's ``field_names``.
+    """
 
     def __init__(self, message: str, *, status: int, field: str | None = None,
                  vendor_code: str | None = None) -> None:
-        super().__init__(message, code=str(status), field=field)
+        super().__init__(message, code=vendor_code or str(status), field=field)
         self.status = status
         #: The error code the body gives (``duplicate_client_reference``), when it gives one.
         self.vendor_code = vendor_code
@@ -263,13 +267,15 @@ class RestClient:
 
     ``system`` labels logs and messages (``housing_repairs``, ``CRM``). ``timeout`` is in seconds
     (connect, read, write and pool) or an ``httpx.Timeout``. Redirects are never followed.
-    ``transport`` is for tests (``httpx.MockTransport``).
+    ``field_names`` translates the fields refusals name (``location.property_reference``) into the
+    connector's payload fields (``uprn``). ``transport`` is for tests (``httpx.MockTransport``).
     """
 
     def __init__(self, base_url: str, *, system: str, auth: Auth | None = None,
                  timeout: float | httpx.Timeout = 30.0,
                  max_answer_bytes: int = DEFAULT_MAX_ANSWER_BYTES,
                  headers: Mapping[str, str] | None = None,
+                 field_names: Mapping[str, str] | None = None,
                  transport: httpx.BaseTransport | None = None, verify: bool | str = True) -> None:
         if not re.match(r"^https?://[^/]", base_url or ""):
             raise PermanentError(f"{system}: base URL must start with http:// or https://",
@@ -280,6 +286,7 @@ class RestClient:
             raise PermanentError(f"{system}: max_answer_bytes must be positive", code="config")
         quiet_http_logging()
         self.system = system
+        self.field_names = dict(field_names or {})
         self.auth = auth or Auth()
         self.max_answer_bytes = max_answer_bytes
         self.base_url = base_url.rstrip("/") + "/"
@@ -346,7 +353,8 @@ class RestClient:
                 answer.status)
         if 200 <= answer.status < 300 or answer.status in allow:
             return answer
-        raise _status_error(answer, retry_after=_retry_after(answer.headers.get("retry-after")))
+        raise _status_error(answer, retry_after=_retry_after(answer.headers.get("retry-after")),
+                            field_names=self.field_names)
 
     def _exchange(self, method: str, url: httpx.URL, what: str, **kwargs: Any) -> Answer:
         try:
@@ -404,20 +412,21 @@ _clients_lock = threading.Lock()
 
 def shared_client(base_url: str, *, system: str, auth: Auth | None = None,
                   timeout: float = 30.0, max_answer_bytes: int = DEFAULT_MAX_ANSWER_BYTES,
+                  field_names: Mapping[str, str] | None = None,
                   transport: httpx.BaseTransport | None = None) -> RestClient:
     """One ``RestClient`` per process per (system, base URL, credentials, limits): connection
     pools and OAuth2 tokens are shared by every connector built for that back office. With a
     ``transport`` (tests) a new client is made each time."""
+    options: dict[str, Any] = {"system": system, "auth": auth, "timeout": timeout,
+                               "max_answer_bytes": max_answer_bytes, "field_names": field_names}
     if transport is not None:
-        return RestClient(base_url, system=system, auth=auth, timeout=timeout,
-                          max_answer_bytes=max_answer_bytes, transport=transport)
+        return RestClient(base_url, transport=transport, **options)
     key = (system, base_url.rstrip("/"), (auth or Auth()).cache_key(), float(timeout),
-           max_answer_bytes)
+           max_answer_bytes, tuple(sorted((field_names or {}).items())))
     with _clients_lock:
         client = _clients.get(key)
         if client is None:
-            client = _clients[key] = RestClient(base_url, system=system, auth=auth,
-                                                timeout=timeout, max_answer_bytes=max_answer_bytes)
+            client = _clients[key] = RestClient(base_url, **options)
         return client
 
 
@@ -525,7 +534,8 @@ def next_link_pages(client: RestClient, template: str, *, path: Mapping[str, Any
 
 # -- classification ----------------------------------------------------------------------------
 
-def _status_error(answer: Answer, *, retry_after: float | None) -> Exception:
+def _status_error(answer: Answer, *, retry_after: float | None,
+                  field_names: Mapping[str, str]) -> Exception:
     status, what = answer.status, answer.what
     if status >= 500 or status in RETRY_LATER_STATUSES:
         return TransientError(f"{what}: HTTP {status}", code=str(status), retry_after=retry_after)
@@ -538,6 +548,7 @@ def _status_error(answer: Answer, *, retry_after: float | None) -> Exception:
         return PermanentError(f"{what}: HTTP {status}: the request is not accepted in this form",
                               code=str(status))
     field, vendor_code = error_details(answer.content)
+    field = field_names.get(field, field) if field else None
     detail = "".join([f" (field {field})" if field else "",
                       f" [{vendor_code}]" if vendor_code else ""])
     return HttpRejected(f"{what}: refused: HTTP {status}{detail}", status=status, field=field,

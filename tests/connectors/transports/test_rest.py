@@ -138,7 +138,17 @@ def test_rejection_names_the_field_and_code_but_never_the_value(client: RestClie
         client.post("/api/jobs", json={"x": 1})
     assert (err.value.field, err.value.vendor_code, err.value.status) == (
         "location.property_reference", "unknown_property", 422)
+    assert err.value.code == "unknown_property", "the back office's code when it gives one"
     assert "Mill Lane" not in str(err.value)
+
+
+def test_field_names_translate_the_refused_field(server: tuple[str, Script], script: Script) -> None:
+    script.status = 422
+    script.body = {"errors": [{"field": "location.property_reference", "code": "unknown_property"}]}
+    with RestClient(server[0], system="t", field_names={"location.property_reference": "uprn"}) as client:
+        with pytest.raises(Rejected) as err:
+            client.post("/api/jobs", json={})
+    assert err.value.field == "uprn" and "field uprn" in str(err.value)
 
 
 @pytest.mark.parametrize("body, expected", [
