@@ -6,16 +6,16 @@ import logging
 import re
 from collections.abc import Mapping, Sequence
 from datetime import date, datetime, timedelta, timezone
-from typing import Any, ClassVar, cast
+from typing import Any, cast
 
 import httpx
-from pydantic import Field, SecretStr
+from pydantic import Field
 
-from connectors.base import Command, Connector, ConnectorConfig, Outcome, OutcomeStatus, Update
+from connectors.base import Command, Connector, Outcome, OutcomeStatus, Update
 from connectors.errors import Rejected, UnknownOutcomeError
 from connectors.housing.operations import OPERATIONS, CancelRepair, RepairRequest
-from connectors.transports.rest import (ClientCredentials, HttpRejected, cursor_pages,
-                                        next_link_pages, page_number_pages, shared_client)
+from connectors.transports.rest import (HttpRejected, RestConfig, cursor_pages, next_link_pages,
+                                        page_number_pages)
 
 log = logging.getLogger(__name__)
 JOBS, EVENTS, SLOTS = "/api/v2/jobs", "/api/v2/job-events", "/api/v2/appointment-slots"
@@ -27,19 +27,11 @@ FIELDS = {"location.property_reference": "uprn", "property_reference": "uprn",
           "contact.phone": "contact_phone"}
 
 
-class RepairsConfig(ConnectorConfig):
+class RepairsConfig(RestConfig):
     """``host`` is the service root, ``login``/``password`` the OAuth2 client id and secret."""
 
-    connection_fields: ClassVar[Mapping[str, str]] = {
-        "host": "base_url", "login": "client_id", "password": "client_secret"}
-
-    base_url: str = Field(pattern=r"^https?://")
-    client_id: str = Field(min_length=1)
-    client_secret: SecretStr
-    token_url: str = "/oauth/token"
     scope: str | None = "repairs"
     slot_window_days: int = Field(default=28, ge=1, le=365)
-    max_answer_bytes: int = Field(default=5_000_000, ge=1024)
 
 
 class RepairsConnector(Connector[RepairsConfig]):
@@ -53,11 +45,7 @@ class RepairsConnector(Connector[RepairsConfig]):
 
     def __init__(self, config: RepairsConfig, *, transport: httpx.BaseTransport | None = None):
         super().__init__(config)
-        auth = ClientCredentials(config.token_url, config.client_id,
-                                 config.client_secret.get_secret_value(), scope=config.scope)
-        self.http = shared_client(config.base_url, system=self.system_id(), auth=auth,
-                                  timeout=config.timeout_seconds, field_names=FIELDS,
-                                  max_answer_bytes=config.max_answer_bytes, transport=transport)
+        self.http = config.client(self.system_id(), field_names=FIELDS, transport=transport)
 
     def check(self) -> None:
         self.retrying()(self.http.get, "/api/v2/trades")

@@ -27,6 +27,8 @@ an answer that is not the JSON expected         ``PermanentError`` (``contract``
 
 Authentication: ``BearerToken``, ``BasicAuth``, ``ClientCredentials`` (OAuth2 client credentials,
 the token cached until shortly before it expires and renewed once when a call answers 401).
+``RestConfig`` is the connection settings every REST connector shares (subclass it and add the
+system's own); ``RestConfig.client(system)`` gives the process's shared client for them.
 
 Pagination: ``page_number_pages``, ``cursor_pages`` and ``next_link_pages`` yield the items of
 every page, with a page limit and loop detection.
@@ -49,11 +51,13 @@ import time
 from collections.abc import Collection, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, ClassVar, Literal, Self
 from urllib.parse import quote, urljoin
 
 import httpx
+from pydantic import Field, SecretStr, model_validator
 
+from connectors.base import ConnectorConfig
 from connectors.errors import PermanentError, Rejected, TransientError, UnknownOutcomeError
 
 log = logging.getLogger(__name__)
@@ -436,6 +440,41 @@ def close_shared_clients() -> None:
         for client in _clients.values():
             client.close()
         _clients.clear()
+
+
+class RestConfig(ConnectorConfig):
+    """Connection settings of a REST back office: ``host`` is the service root, ``login`` and
+    ``password`` the client id and secret (OAuth2 client credentials by default; ``auth`` in the
+    extras picks ``basic`` or ``bearer``, where the password is the API token)."""
+
+    connection_fields: ClassVar[Mapping[str, str]] = {
+        "host": "base_url", "login": "client_id", "password": "client_secret"}
+
+    base_url: str = Field(pattern=r"^https?://[^/]")
+    client_id: str = ""
+    client_secret: SecretStr
+    auth: Literal["oauth2", "basic", "bearer"] = "oauth2"
+    token_url: str = "/oauth/token"
+    """OAuth2 token endpoint, relative to ``base_url`` or absolute."""
+    scope: str | None = None
+    max_answer_bytes: int = Field(default=5_000_000, ge=1024, le=500_000_000)
+
+    @model_validator(mode="after")
+    def _client_id_when_needed(self) -> Self:
+        if self.auth != "bearer" and not self.client_id:
+            raise ValueError("client_id is required for oauth2 and basic authentication")
+        return self
+
+    def client(self, system: str, *, field_names: Mapping[str, str] | None = None,
+               transport: httpx.BaseTransport | None = None) -> RestClient:
+        """This process's shared client for these settings."""
+        secret = self.client_secret.get_secret_value()
+        auth: Auth = (BearerToken(secret) if self.auth == "bearer"
+                      else BasicAuth(self.client_id, secret) if self.auth == "basic"
+                      else ClientCredentials(self.token_url, self.client_id, secret, scope=self.scope))
+        return shared_client(self.base_url, system=system, auth=auth, timeout=self.timeout_seconds,
+                             max_answer_bytes=self.max_answer_bytes, field_names=field_names,
+                             transport=transport)
 
 
 # -- pagination --------------------------------------------------------------------------------

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import contextlib
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import Any, ClassVar
 
@@ -33,10 +33,16 @@ from simulators.kit import serve_in_thread
 
 
 class SimulatorHarness:
-    """A ``ContractHarness`` minus the system's own parts (``connector``,
-    ``connector_with_bad_credentials``, ``command``, ``rejected_command``, ``personal_values``)."""
+    """A ``ContractHarness`` minus the system's own parts: ``connector_class`` and ``settings()``
+    (its ``Config`` values for this simulator), ``bad_credentials`` (overrides that the back office
+    refuses), ``command``, ``rejected_command`` and ``personal_values``."""
 
     system_id: ClassVar[str]
+    connector_class: ClassVar[type[Connector]]
+    bad_credentials: ClassVar[Mapping[str, Any]] = {"password": "wrong-password"}
+    test_settings: ClassVar[Mapping[str, Any]] = {"timeout_seconds": 5,
+                                                   "retry_max_wait_seconds": 0.3}
+    """Short timeouts and waits for tests, under ``settings()`` and any overrides."""
     staff_status: ClassVar[str] = "COMPLETED"
     """The status a back-office officer sets in ``change_in_backoffice``."""
     fault_mode: ClassVar[str | None] = None
@@ -94,8 +100,13 @@ class SimulatorHarness:
         return Command(key=self.key(n), system=self.system_id, operation=operation,
                        payload=payload, case_ref=f"CRM-{self.prefix}-{n}")
 
-    def connector(self) -> Connector:
+    def settings(self) -> dict[str, Any]:
+        """The connector's ``Config`` values for this simulator (``self.url`` is its address)."""
         raise NotImplementedError
 
+    def connector(self, **overrides: Any) -> Connector:
+        values = {**self.test_settings, **self.settings(), **overrides}
+        return self.connector_class(self.connector_class.Config(**values))
+
     def connector_with_bad_credentials(self) -> Connector:
-        raise NotImplementedError
+        return self.connector(**self.bad_credentials)

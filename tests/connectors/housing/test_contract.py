@@ -6,7 +6,7 @@ from collections.abc import Iterator
 import pytest
 
 from connectors.base import Command
-from connectors.housing.repairs import RepairsConfig, RepairsConnector
+from connectors.housing.repairs import RepairsConnector
 from connectors.testing import ConnectorContractSuite
 from simulators.housing import sample
 from simulators.housing.app import create_app
@@ -17,17 +17,13 @@ CLIENT_ID, SECRET = "hub-client", "repairs-s3cret"
 
 class RepairsHarness(SimulatorHarness):
     system_id = "housing_repairs"
+    connector_class = RepairsConnector
+    bad_credentials = {"client_secret": "wrong-secret"}
     personal_values = ("Morgan Testperson-Hughes", "07700 900123", "Key safe code 4321")
 
-    def config(self, **overrides: object) -> RepairsConfig:
-        return RepairsConfig(**{"base_url": self.url, "client_id": CLIENT_ID, "client_secret": SECRET,
-                                "timeout_seconds": 2, "retry_max_wait_seconds": 0.3, **overrides})
-
-    def connector(self, **overrides: object) -> RepairsConnector:
-        return RepairsConnector(self.config(**overrides))
-
-    def connector_with_bad_credentials(self) -> RepairsConnector:
-        return self.connector(client_secret="wrong-secret")
+    def settings(self) -> dict[str, object]:
+        return {"base_url": self.url, "client_id": CLIENT_ID, "client_secret": SECRET,
+                "timeout_seconds": 2}
 
     def command(self, n: int, **payload: object) -> Command:
         name, phone, access = self.personal_values

@@ -469,3 +469,26 @@ def test_logs_carry_method_template_and_status_only(client: RestClient, script: 
     assert logging.getLogger("httpx").getEffectiveLevel() >= logging.WARNING
     assert logging.getLogger("httpcore.http11").getEffectiveLevel() >= logging.WARNING
     assert not [r for r in caplog.records if r.name.startswith(("httpx", "httpcore"))]
+
+
+# -- connection settings ----------------------------------------------------------------------
+
+def test_rest_config_picks_the_authentication_from_the_connection(server: tuple[str, Script],
+                                                                  script: Script) -> None:
+    from connectors.transports.rest import RestConfig
+
+    bearer = RestConfig.from_connection(host=server[0], password="api-token",
+                                        extra={"auth": "bearer"})
+    basic = RestConfig.from_connection(host=server[0], login="user", password="pw",
+                                       extra={"auth": "basic"})
+    bearer.client("cfg-test").get("/api/x")
+    basic.client("cfg-test").get("/api/x")
+    assert script.seen_auth == ["Bearer api-token", "Basic " + base64.b64encode(b"user:pw").decode()]
+    oauth = RestConfig.from_connection(host=server[0], login="client-1", password="s3cret",
+                                       extra={"token_url": "/oauth/token", "scope": "jobs"})
+    assert oauth.client("cfg-test").get("/secure/jobs").status == 200
+    assert oauth.client("cfg-test") is oauth.client("cfg-test"), "one client per process"
+    for bad in ({"login": "", "password": "x"}, {"login": "u", "password": "x", "extra": {"auth": "magic"}}):
+        with pytest.raises(PermanentError):
+            RestConfig.from_connection(host=server[0], **bad)
+    assert "api-token" not in repr(bearer)
