@@ -23,6 +23,7 @@ any other 4xx                                   ``Rejected`` (``field`` when the
 an answer larger than ``max_answer_bytes``      ``PermanentError`` (``answer-too-large``); read
                                                 incrementally and cut off, never buffered whole
 an answer that is not the JSON expected         ``PermanentError`` (``contract``)
+either of those two in answer to a write        ``UnknownOutcomeError``: it may have been applied
 ==============================================  ==========================================
 
 Authentication: ``BearerToken``, ``BasicAuth``, ``ClientCredentials`` (OAuth2 client credentials,
@@ -116,19 +117,27 @@ class Answer:
     url: httpx.URL
     what: str
     """``<system> <METHOD> <template>``: for messages."""
+    method: str = "GET"
+
+    def _unreadable(self, message: str) -> Exception:
+        if self.method in READ_METHODS:
+            return PermanentError(f"{self.what}: {message}", code="contract")
+        return UnknownOutcomeError(f"{self.what}: {message}; it may have been applied",
+                                   code="contract")
 
     def json(self) -> Any:
-        """The body as JSON, or ``PermanentError`` (``contract``)."""
+        """The body as JSON, or ``PermanentError`` (``contract``); for a write, whose answer
+        cannot be read but which may have been applied, ``UnknownOutcomeError``."""
         try:
             return json.loads(self.content)
         except ValueError as exc:
-            raise PermanentError(f"{self.what}: answer is not JSON", code="contract") from exc
+            raise self._unreadable("answer is not JSON") from exc
 
     def json_object(self) -> dict[str, Any]:
-        """The body as a JSON object, or ``PermanentError`` (``contract``)."""
+        """The body as a JSON object (failures as ``json``)."""
         body = self.json()
         if not isinstance(body, dict):
-            raise PermanentError(f"{self.what}: answer is not a JSON object", code="contract")
+            raise self._unreadable("answer is not a JSON object")
         return body
 
     def next_link(self) -> str | None:
@@ -242,16 +251,18 @@ class ClientCredentials(Auth):
         else:
             headers["Authorization"] = httpx.BasicAuth(self._client_id, self._secret)._auth_header
         try:
-            answer = client.send("POST", "token", client.resolve(self.token_url), data=form,
-                                 headers=headers, authenticate=False)
+            body = client.send("POST", "token", client.resolve(self.token_url), data=form,
+                               headers=headers, authenticate=False).json_object()
         except HttpRejected as exc:   # invalid_client / invalid_grant / invalid_scope
             raise PermanentError(f"{client.system}: token request refused "
                                  f"({exc.vendor_code or exc.status})",
                                  code=f"auth-{exc.vendor_code or exc.status}") from exc
-        except UnknownOutcomeError as exc:   # a lost token answer changed nothing that matters
-            raise TransientError(f"{client.system}: token request timed out",
+        except UnknownOutcomeError as exc:   # asking for a token changes nothing
+            if exc.code in ("timeout", "connection-lost"):
+                raise TransientError(f"{client.system}: token request timed out",
+                                     code=exc.code) from exc
+            raise PermanentError(f"{client.system}: token answer cannot be read",
                                  code=exc.code) from exc
-        body = answer.json_object()
         token, lifetime = body.get("access_token"), body.get("expires_in")
         if not isinstance(token, str) or not token:
             raise PermanentError(f"{client.system}: token answer has no access_token",
@@ -367,7 +378,13 @@ class RestClient:
                 content = self._read(response, what,
                                      MAX_ERROR_BODY_BYTES if is_error else self.max_answer_bytes,
                                      truncate=is_error)
-                return Answer(response.status_code, response.headers, content, response.url, what)
+                return Answer(response.status_code, response.headers, content, response.url, what,
+                              method)
+        except AnswerTooLarge as exc:
+            if method in READ_METHODS:
+                raise
+            raise UnknownOutcomeError(f"{what}: answer too large to read; it may have been "
+                                      "applied", code="answer-too-large") from exc
         except (httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
             raise TransientError(f"{what}: connect timeout", code="connect-timeout") from exc
         except httpx.ConnectError as exc:

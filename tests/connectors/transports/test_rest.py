@@ -218,6 +218,18 @@ def test_non_json_answer_breaks_the_contract(client: RestClient, script: Script)
         client.get("/api/jobs").json_object()
 
 
+def test_an_unreadable_answer_to_a_write_is_an_unknown_outcome(client: RestClient,
+                                                               script: Script) -> None:
+    script.status, script.body = 201, b"<html>created</html>"
+    with pytest.raises(UnknownOutcomeError) as err:
+        client.post("/api/jobs", json={}).json_object()
+    assert err.value.code == "contract"
+    script.body = {"id": "J1", "pad": "x" * 10_000}   # over the 4 kB cap
+    with pytest.raises(UnknownOutcomeError) as err:
+        client.post("/api/jobs", json={})
+    assert err.value.code == "answer-too-large"
+
+
 def test_path_values_are_encoded_whole(client: RestClient, script: Script) -> None:
     client.get("/api/jobs/{job_id}/events", path={"job_id": "J/1 ?x"})
     assert script.seen_paths[-1] == "/api/jobs/J%2F1%20%3Fx/events"
