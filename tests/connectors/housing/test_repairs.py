@@ -206,3 +206,12 @@ def test_import_rules(package: str, forbidden: tuple[str, ...]) -> None:
                      else [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
             bad = [n for n in names if n.split(".")[0] in forbidden]
             assert not bad, f"{file.relative_to(REPO)} imports {bad}"
+
+
+def test_snapshot_gives_the_back_office_view_by_key(harness: RepairsHarness) -> None:
+    connector = harness.connector()
+    [created] = connector.submit([harness.command(12)])
+    harness.change_in_backoffice(created, status="COMPLETED")
+    view = connector.snapshot([created.key, "never-sent"])
+    assert view == {created.key: {"reference": created.reference, "status": "COMPLETED",
+                                  "crm_status": "closed"}}
