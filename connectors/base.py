@@ -23,8 +23,10 @@ from datetime import datetime
 from typing import Any, ClassVar, Generic, Self, TypeVar
 
 from pydantic import BaseModel, ConfigDict, SecretStr, ValidationError
-from tenacity import (Retrying, retry_if_exception_type, stop_after_attempt,
+from tenacity import (RetryCallState, Retrying, retry_if_exception_type, stop_after_attempt,
                       wait_exponential_jitter)
+from tenacity.stop import stop_base
+from tenacity.wait import wait_base
 
 from connectors.errors import (ConnectorError, PermanentError, Rejected, TransientError,
                                error_class_name)
@@ -164,6 +166,8 @@ class Connector(ABC, Generic[ConfigT]):
 
     def __init__(self, config: ConfigT) -> None:
         self.config = config
+        self._maybe_created: set[str] = set()
+        """Keys whose create may have reached the back office in this process."""
 
     @classmethod
     def system_id(cls) -> str:
@@ -207,12 +211,36 @@ class Connector(ABC, Generic[ConfigT]):
             raise Rejected(f"{command.operation}: field {where}: {first['msg']}",
                            code="invalid-field", field=where) from exc
 
+    def create_once(self, command: Command, find: Callable[[], Outcome | None],
+                    create: Callable[[], Outcome]) -> Outcome:
+        """``create()`` unless the command may have been sent before (``maybe_sent``, or an
+        earlier attempt in this process failed transiently: a lost answer included) and
+        ``find()`` (a look-up by the command key) finds it. Use inside ``submit_each``."""
+        if command.maybe_sent or command.key in self._maybe_created:
+            found = find()
+            if found is not None:
+                self._maybe_created.discard(command.key)
+                return found
+        try:
+            outcome = create()
+        except TransientError:
+            self._maybe_created.add(command.key)
+            raise
+        self._maybe_created.discard(command.key)
+        return outcome
+
     def retrying(self) -> Retrying:
-        """tenacity policy for transient errors only, from this connector's config."""
+        """tenacity policy for transient errors only, from this connector's config.
+
+        A back office that says how long to wait (``TransientError.retry_after``, from HTTP
+        ``Retry-After``) is waited for; when that is longer than ``retry_max_wait_seconds`` the
+        call is not retried inline (the hub tries again later).
+        """
+        max_wait = self.config.retry_max_wait_seconds
         return Retrying(
             retry=retry_if_exception_type(TransientError),
-            stop=stop_after_attempt(max(1, self.config.retry_attempts)),
-            wait=wait_exponential_jitter(initial=0.2, max=self.config.retry_max_wait_seconds),
+            stop=stop_after_attempt(max(1, self.config.retry_attempts)) | _RetryAfterBeyond(max_wait),
+            wait=_WaitRetryAfter(wait_exponential_jitter(initial=0.2, max=max_wait)),
             reraise=True,
         )
 
@@ -249,6 +277,33 @@ class Connector(ABC, Generic[ConfigT]):
                 abort = exc
             outcomes.append(outcome)
         return outcomes
+
+
+def _retry_after(state: RetryCallState) -> float | None:
+    exc = state.outcome.exception() if state.outcome is not None else None
+    return getattr(exc, "retry_after", None)
+
+
+class _WaitRetryAfter(wait_base):
+    """Wait as the fallback policy says, or longer when the back office asked (Retry-After)."""
+
+    def __init__(self, fallback: wait_base) -> None:
+        self.fallback = fallback
+
+    def __call__(self, retry_state: RetryCallState) -> float:
+        asked = _retry_after(retry_state)
+        return max(self.fallback(retry_state), asked or 0.0)
+
+
+class _RetryAfterBeyond(stop_base):
+    """Stop retrying inline when the back office asks for a longer wait than ``limit``."""
+
+    def __init__(self, limit: float) -> None:
+        self.limit = limit
+
+    def __call__(self, retry_state: RetryCallState) -> bool:
+        asked = _retry_after(retry_state)
+        return asked is not None and asked > self.limit
 
 
 def _retry_outcome(command: Command, exc: ConnectorError, message: str) -> Outcome:

@@ -43,6 +43,9 @@ SYSTEMS: dict[str, SystemEntry] = {
         SystemEntry("waste_bartec", "waste",
                     "connectors.waste.bartec:BartecConnector",
                     "connectors.waste.operations:OPERATIONS", "waste"),
+        SystemEntry("housing_repairs", "housing",
+                    "connectors.housing.repairs:RepairsConnector",
+                    "connectors.housing.operations:OPERATIONS", "housing"),
     ]
 }
 

@@ -32,6 +32,12 @@ class ConnectorError(Exception):
 class TransientError(ConnectorError):
     """The call may succeed if tried again later."""
 
+    def __init__(self, message: str, *, code: str | None = None,
+                 retry_after: float | None = None) -> None:
+        super().__init__(message, code=code)
+        #: Seconds the back office asked us to wait (HTTP ``Retry-After``), when it said.
+        self.retry_after = retry_after
+
 
 class UnknownOutcomeError(TransientError):
     """The request may or may not have been applied (timeout after sending): check before re-creating."""

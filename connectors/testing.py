@@ -5,7 +5,41 @@ the connector's simulator or recorded fixtures) and add one line::
 
     class TestNorthgateContract(ConnectorContractSuite): ...
 
+For a simulator built on ``simulators/kit.py``, ``tests/support/harness.py``'s ``SimulatorHarness``
+holds the common parts (serving it in a thread, admin calls, effects, faults, the clock, the staff
+change); a harness then adds only the connector, one accepted and one refused command.
+
 Each check below states one promise of the contract in ``connectors.base``.
+
+Harness rules (what the back office, its simulator and the harness must do for the suite to mean
+anything; a connector that needs them bent is wrong, not the suite):
+
+1. **Effects are the back office's own count.** ``effects()`` counts changes the back office
+   applied, read from its state (not from the connector or the hub): creates and cancellations,
+   never reads, look-ups, tokens or notes. The same command three times is one effect.
+2. **A fault fails a call before or after applying it, never half.** ``fail_next(n)`` fails the
+   next ``n`` calls transiently (HTTP 5xx/429, a SOAP Server fault): nothing is applied. A timeout
+   fault applies the call and then withholds the answer (an unknown outcome): the connector must
+   look before it creates again.
+3. **Updates exclude the hub's own changes.** ``fetch_updates`` returns changes made by back-office
+   staff (or other systems), never the hub's create, note or cancellation: the back office's actor
+   (API client, user name) tells them apart. The create of ``command(n)`` is not an update.
+4. **"since" is strict.** ``fetch_updates(since)`` returns changes made *after* ``since``, never at
+   it: the hub stores the newest ``changed_at`` it saw as its cursor and asks again from there (with
+   an overlap it de-duplicates by ``update_id``), so a change at exactly ``since`` was already seen.
+5. **Times need sub-second precision, in UTC.** ``changed_at`` carries at least milliseconds and a
+   time zone; a back office with whole seconds (or local times without an offset) must be
+   converted so that two changes in the same second stay distinct and ordered. Simulators stamp
+   with microseconds from a clock that never repeats a value (``simulators.kit.Clock``).
+6. **Update ids are stable.** The same change fetched twice has the same ``update_id``; two changes
+   to one record have different ones.
+7. **A refusal names the field, never the value.** ``rejected_command()`` is refused by the back
+   office itself (not by the connector's own validation) for a reason it states; the outcome's
+   message and every log line carry codes, references and field names only.
+8. **Distinct ``n``, distinct records.** ``command(n)`` gives a new key and a new back-office record
+   for each ``n`` in each harness instance (a fresh prefix per test), so tests never share state.
+9. **Real sockets.** The connector talks to its simulator (or recorded fixtures) over the real
+   protocol: HTTP, SSH/SFTP, SQL. No patched client.
 """
 from __future__ import annotations
 
@@ -38,13 +72,15 @@ class ContractHarness(Protocol):
         """A well-formed command the back office refuses (unknown account, bad code...)."""
 
     def effects(self) -> int:
-        """How many changes the back office has applied so far."""
+        """How many changes the back office has applied so far, from its own state (rule 1)."""
 
     def fail_next(self, calls: int) -> None:
-        """Make the back office fail the next ``calls`` requests transiently."""
+        """Make the back office fail the next ``calls`` requests transiently, applying nothing
+        (rule 2)."""
 
     def change_in_backoffice(self, outcome: Outcome) -> None:
-        """Make one later change (by back-office staff) to the record behind ``outcome``."""
+        """Make one later change (by back-office staff, not the hub's user) to the record behind
+        ``outcome``, stamped after every change before it (rules 3 to 5)."""
 
     def settle(self) -> None:
         """Let an asynchronous back office answer what was delivered (process the files now).
@@ -115,6 +151,8 @@ class ConnectorContractSuite:
         assert contract_harness.effects() - before == 1
 
     def test_fetch_updates_returns_each_change_once(self, contract_harness: ContractHarness) -> None:
+        """The staff change comes back once, the hub's own create does not (rule 3), and asking
+        again from the newest ``changed_at`` returns nothing (rules 4 and 5)."""
         connector = contract_harness.connector()
         since = datetime.now(timezone.utc) - timedelta(seconds=1)
         [created] = _submit(contract_harness, connector, [contract_harness.command(6)])

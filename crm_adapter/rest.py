@@ -1,30 +1,31 @@
 """REST client for the CRM: the change feed (pull), single cases, and write-backs.
 
-Every failure is classified (``connectors.errors``): network errors, timeouts, 5xx, 408 and 429 are
-``TransientError``; 401/403, redirects and answers that break the API contract are
-``PermanentError``; a refusal of one case or write-back (400, 404, 409, 410, 422) is ``Rejected``.
-Messages carry status codes, CRM ids and field names, never case data.
+Built on the shared REST transport (``connectors.transports.rest``; crm_adapter may import
+connectors' transports and errors, never the other way round), so failures are classified the same
+way as every back office's: network errors, timeouts, 5xx, 408, 425 and 429 are ``TransientError``
+(a write that timed out after sending is ``UnknownOutcomeError``); 401/403, redirects, misbuilt
+requests and answers that break the API contract are ``PermanentError``; a refusal of one case or
+write-back (any other 4xx) is ``Rejected``. Messages carry status codes, path templates and field
+names, never case data.
 """
 from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from typing import Any
-from urllib.parse import quote
 
 import httpx
 from pydantic import ValidationError
 
-from connectors.errors import (PermanentError, Rejected, TransientError,
-                               UnknownOutcomeError)
+from connectors.errors import PermanentError, Rejected
+from connectors.transports.rest import DEFAULT_MAX_ANSWER_BYTES, BearerToken, RestClient
 from crm_adapter.models import CrmCase, WriteBack, validation_summary
 
 log = logging.getLogger(__name__)
 
 API_PREFIX = "/api/v1"
-_TRANSIENT_STATUS = {408, 425, 429}
-_REJECTED_STATUS = {400, 404, 409, 410, 422}
+CASE_PATH = f"{API_PREFIX}/cases/{{crm_id}}"
 
 #: ``invalid(delivery_id, error_text, raw_json)``: called for a feed item that is not a CrmCase.
 InvalidCaseHandler = Callable[[str, str, bytes], object]
@@ -34,13 +35,12 @@ class CrmClient:
     """Talks to the CRM's REST API with a bearer token and explicit timeouts."""
 
     def __init__(self, base_url: str, token: str, *, timeout: float = 10.0,
+                 max_answer_bytes: int = DEFAULT_MAX_ANSWER_BYTES,
                  transport: httpx.BaseTransport | None = None) -> None:
         if not token:
             raise PermanentError("CRM token is empty", code="config")
-        self._http = httpx.Client(
-            base_url=base_url.rstrip("/"),
-            headers={"Authorization": f"Bearer {token}", "Accept": "application/json"},
-            timeout=httpx.Timeout(timeout), follow_redirects=False, transport=transport)
+        self._http = RestClient(base_url, system="CRM", auth=BearerToken(token), timeout=timeout,
+                                max_answer_bytes=max_answer_bytes, transport=transport)
 
     def __enter__(self) -> CrmClient:
         return self
@@ -66,11 +66,10 @@ class CrmClient:
         if cursor is not None:
             params["cursor"] = cursor
         try:
-            response = self._request("GET", f"{API_PREFIX}/cases", params=params)
+            body = self._http.get(f"{API_PREFIX}/cases", params=params).json_object()
         except Rejected as exc:
             raise PermanentError(f"CRM refused the change feed request ({exc.code})",
                                  code=exc.code) from exc
-        body = _json_object(response, "change feed")
         items = body.get("cases")
         next_cursor = body.get("next_cursor")
         if not isinstance(items, list):
@@ -97,8 +96,7 @@ class CrmClient:
 
     def get_case(self, crm_id: str) -> CrmCase:
         """The current version of one case (``Rejected`` if the CRM does not know it)."""
-        response = self._request("GET", _case_path(crm_id), crm_id=crm_id)
-        body = _json_object(response, "case")
+        body = self._http.get(CASE_PATH, path={"crm_id": crm_id}).json_object()
         try:
             return CrmCase.model_validate(body)
         except ValidationError as exc:
@@ -114,72 +112,8 @@ class CrmClient:
         same update again is safe because of the key.
         """
         body = update.model_dump(mode="json", exclude={"idempotency_key"})
-        self._request("POST", f"{_case_path(crm_id)}/updates", body=body, crm_id=crm_id,
-                      headers={"Idempotency-Key": update.idempotency_key})
-
-    # -- plumbing ------------------------------------------------------------------------------
-
-    def _request(self, method: str, path: str, *, crm_id: str | None = None,
-                 params: Mapping[str, Any] | None = None, body: Any = None,
-                 headers: Mapping[str, str] | None = None) -> httpx.Response:
-        what = f"CRM {method} {path.split('?')[0]}"
-        try:
-            response = self._http.request(method, path, params=params, json=body,
-                                          headers=headers)
-        except httpx.TimeoutException as exc:
-            sent = not isinstance(exc, (httpx.ConnectTimeout, httpx.PoolTimeout))
-            if sent and method != "GET":
-                raise UnknownOutcomeError(f"{what}: timed out after sending",
-                                          code="timeout") from exc
-            raise TransientError(f"{what}: timed out", code="timeout") from exc
-        except httpx.TransportError as exc:
-            raise TransientError(f"{what}: {type(exc).__name__}", code="network") from exc
-        _raise_for_status(response, what, crm_id)
-        return response
-
-
-def _raise_for_status(response: httpx.Response, what: str, crm_id: str | None) -> None:
-    status = response.status_code
-    if 200 <= status < 300:
-        return
-    code = str(status)
-    if status >= 500 or status in _TRANSIENT_STATUS:
-        raise TransientError(f"{what}: HTTP {status}", code=code)
-    if status in (401, 403):
-        raise PermanentError(f"{what}: HTTP {status} (check the CRM token)", code=code)
-    if status in _REJECTED_STATUS:
-        field = _error_field(response)
-        subject = f"case {crm_id}" if crm_id else "request"
-        detail = f" (field {field})" if field else ""
-        raise Rejected(f"{what}: CRM refused {subject}: HTTP {status}{detail}", code=code,
-                       field=field)
-    raise PermanentError(f"{what}: unexpected HTTP {status}", code=code)
-
-
-def _error_field(response: httpx.Response) -> str | None:
-    """The field a 4xx answer names (FastAPI-style ``detail[].loc``), if any."""
-    try:
-        detail = response.json().get("detail")
-    except (ValueError, AttributeError):
-        return None
-    if isinstance(detail, list) and detail and isinstance(detail[0], dict):
-        loc = [str(p) for p in detail[0].get("loc", []) if p not in ("body", "header", "query")]
-        return ".".join(loc) or None
-    return None
-
-
-def _json_object(response: httpx.Response, what: str) -> dict[str, Any]:
-    try:
-        body = response.json()
-    except ValueError as exc:
-        raise PermanentError(f"CRM {what} answer is not JSON", code="contract") from exc
-    if not isinstance(body, dict):
-        raise PermanentError(f"CRM {what} answer is not a JSON object", code="contract")
-    return body
-
-
-def _case_path(crm_id: str) -> str:
-    return f"{API_PREFIX}/cases/{quote(crm_id, safe='')}"
+        self._http.post(f"{CASE_PATH}/updates", path={"crm_id": crm_id}, json=body,
+                        headers={"Idempotency-Key": update.idempotency_key})
 
 
 def _feed_delivery_id(item: Any, cursor: str | None, position: int) -> str:

@@ -220,7 +220,46 @@ class LicensingDemo(DemoSystem):
             backoffice.decide(reference, "GRANTED", note="Granted by the licensing team")
 
 
-SYSTEMS: list[type[DemoSystem]] = [RevenuesDemo, BenefitsDemo, LicensingDemo, WasteDemo]
+class KitSimulator(DemoSystem):
+    """A simulator on ``simulators/kit.py``: its admin API gives effects and staff changes."""
+
+    module = ""
+    env_prefix = ""
+    staff_status = "COMPLETED"
+
+    def processes(self) -> list[Process]:
+        return [Process(self.system_id, ["-m", self.module, "--host", "127.0.0.1",
+                                         "--port", str(self.port),
+                                         "--db", str(self.home / f"{self.system_id}.db"),
+                                         "--seed-demo"],
+                        port=self.port, env={f"{self.env_prefix}_CLIENT_ID": "hub",
+                                             f"{self.env_prefix}_CLIENT_SECRET": self.password})]
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def connection(self) -> dict[str, Any]:
+        return {"conn_type": "http", "host": self.base_url, "login": "hub",
+                "password": self.password, "extra": {"timeout_seconds": 20}}
+
+    def effects(self) -> int:
+        return int(httpx.get(f"{self.base_url}/admin/stats", timeout=10).json()["effects"])
+
+    def staff_change(self, reference: str) -> None:
+        httpx.post(f"{self.base_url}/admin/records/{reference}/status",
+                   json={"status": self.staff_status, "note": "Completed by back-office staff"},
+                   timeout=10).raise_for_status()
+
+
+class HousingDemo(KitSimulator):
+    system_id = "housing_repairs"
+    module = "simulators.housing"
+    env_prefix = "HOUSING_SIM"
+
+
+SYSTEMS: list[type[DemoSystem]] = [RevenuesDemo, BenefitsDemo, LicensingDemo, WasteDemo,
+                                   HousingDemo]
 
 
 def airflow_env(crm: CrmDemo, systems: list[DemoSystem]) -> dict[str, str]:

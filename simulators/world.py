@@ -150,4 +150,9 @@ def demo_cases() -> list[dict[str, Any]]:
 
     for case in waste.sample_cases(demo_today()):
         add(case["case_type"], case["data"])
+
+    from simulators.housing import sample as housing
+
+    for case in housing.sample_cases(demo_today()):
+        add(case["case_type"], case["data"])
     return cases

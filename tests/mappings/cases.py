@@ -10,6 +10,7 @@ from typing import Any
 
 from simulators import world
 from simulators.benefits import sample as benefits
+from simulators.housing import sample as housing
 from simulators.licensing import sample as licensing
 from simulators.waste import sample as waste
 
@@ -19,7 +20,8 @@ def domain_sample_cases() -> list[dict[str, Any]]:
     cases: list[dict[str, Any]] = []
     for domain, found in [("waste", waste.sample_cases(world.demo_today())),
                           ("benefits", benefits.sample_cases()),
-                          ("licensing", licensing.sample_cases())]:
+                          ("licensing", licensing.sample_cases()),
+                          ("housing", housing.sample_cases(world.demo_today()))]:
         for n, case in enumerate(found, start=1):
             cases.append({"id": case.get("id") or f"SAMPLE-{domain}-{n:04d}",
                           "case_type": case["case_type"], "data": case["data"]})

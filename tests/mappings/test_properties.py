@@ -138,6 +138,7 @@ MAPPED_FIELD = {
     "waste_missed_bin": ("uprn", _code("1", 11)),
     "hb_change_of_circumstances": ("claim_reference", _code("HB", 7)),
     "licence_application": ("payment.reference", _code("PAY-", 8)),
+    "housing_repair_request": ("property.uprn", _code("2001", 8)),
 }
 DATE_FIELD = {"ctax_change_of_address": "moving_date",
               "ctax_single_person_discount": "from_date",

@@ -15,7 +15,8 @@ REVENUES_CASE_TYPES = {"ctax_change_of_address", "ctax_single_person_discount",
 SYSTEM_OF = {**dict.fromkeys(REVENUES_CASE_TYPES, "revenues_northgate"),
              "waste_bulky_collection": "waste_bartec", "waste_missed_bin": "waste_bartec",
              "hb_change_of_circumstances": "benefits_academy",
-             "licence_application": "licensing_uniform"}
+             "licence_application": "licensing_uniform",
+             "housing_repair_request": "housing_repairs"}
 
 
 @pytest.fixture(scope="module")

@@ -1,0 +1,1 @@
+"""Housing back offices: repairs (``repairs``, REST)."""
