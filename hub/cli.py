@@ -56,6 +56,26 @@ def _restored(args: argparse.Namespace) -> int:
     return _check(argparse.Namespace(json=False))
 
 
+def _connections(args: argparse.Namespace) -> int:
+    """Each Connection the hub uses: defined, readable? Exit 1 if one is invalid or required and
+    missing. Values are never printed."""
+    from hub.connections import connection_report
+
+    failed = False
+    for status in connection_report():
+        line = f"{status.conn_id}: {status.state}"
+        if status.detail:
+            line += f" ({status.detail})"
+        if status.state == "missing":
+            required = status.conn_id in args.require
+            failed |= required
+            line += (" and required" if required else
+                     ": its DAGs fail until it is defined; pause them if this council does not use it")
+        failed |= status.state == "invalid"
+        print(line)
+    return 1 if failed else 0
+
+
 def _systems(args: argparse.Namespace) -> int:
     from hub import reports
 
@@ -114,6 +134,10 @@ def main(argv: list[str] | None = None) -> int:
     restored.add_argument("--no-pull", action="store_true",
                           help="do not read the CRM again from the restored cursor")
     restored.set_defaults(run=_restored)
+    conns = sub.add_parser("connections", help="are the Airflow Connections defined and readable?")
+    conns.add_argument("--require", action="append", default=[], metavar="CONN_ID",
+                       help="fail when this Connection is missing (repeatable)")
+    conns.set_defaults(run=_connections)
     sub.add_parser("systems", help="per-system figures").set_defaults(run=_systems)
     items = sub.add_parser("work-items", help="open work items")
     items.add_argument("--team")
