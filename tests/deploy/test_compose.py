@@ -341,3 +341,17 @@ def test_the_image_holds_every_package_and_the_dag_files() -> None:
     ignore = (DOCKER / "Dockerfile.dockerignore").read_text().splitlines()
     for source in copied:
         assert f"!{source}" in ignore or f"!{source}/" in ignore, f"{source} is not in the build context"
+
+
+def test_every_volume_mount_point_of_the_hub_image_exists_in_it(rendered: dict[str, Any]) -> None:
+    """A new named volume takes the owner of its mount point from the image: a mount point the
+    image lacks would be root's, and the hub's processes (uid 50000) could not write to it."""
+    dockerfile = (DOCKER / "Dockerfile").read_text()
+    made = set(re.findall(r"(/[a-z/-]+)", dockerfile.split("mkdir -p", 1)[1].split("&&", 1)[0]))
+    hub_image = rendered["services"]["init"]["image"]
+    for name, service in rendered["services"].items():
+        if service.get("image") != hub_image:
+            continue
+        for volume in service.get("volumes", []):
+            target = volume["target"] if isinstance(volume, dict) else str(volume).split(":")[1]
+            assert target in made or target == "/opt/airflow/logs", (name, target)
