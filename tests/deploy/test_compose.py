@@ -14,6 +14,7 @@ import subprocess
 import sys
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 import yaml
@@ -355,3 +356,18 @@ def test_every_volume_mount_point_of_the_hub_image_exists_in_it(rendered: dict[s
         for volume in service.get("volumes", []):
             target = volume["target"] if isinstance(volume, dict) else str(volume).split(":")[1]
             assert target in made or target == "/opt/airflow/logs", (name, target)
+
+
+def test_the_web_app_and_the_triggerer_meet_on_one_redis(rendered: dict[str, Any]) -> None:
+    """The webhook publishes signals where the triggerer's AssetWatchers listen."""
+    from airflow.sdk.definitions.connection import Connection
+
+    services = rendered["services"]
+    published = urlsplit(services["hub-web"]["environment"]["HUB_SIGNAL_REDIS_URL"])
+    triggerer = services["airflow-triggerer"]["environment"]
+    conn = Connection.from_uri(triggerer["AIRFLOW_CONN_" + triggerer["HUB_SIGNAL_CONN_ID"].upper()],
+                               conn_id=triggerer["HUB_SIGNAL_CONN_ID"])
+    assert (conn.conn_type, conn.host, conn.port, conn.password) == \
+        ("redis", published.hostname, published.port, published.password)
+    broker = urlsplit(triggerer["AIRFLOW__CELERY__BROKER_URL"])
+    assert (broker.hostname, broker.password) == ("redis", published.password)
