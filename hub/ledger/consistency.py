@@ -122,8 +122,7 @@ def _missing(column: sa.ColumnElement, target: sa.ColumnElement) -> sa.ColumnEle
 
 
 def _outcome_message_for(command_id: sa.ColumnElement) -> sa.Exists:
-    return sa.exists().where(OutboxMessage.command_id == command_id,
-                             OutboxMessage.kind.in_(("outcome",)))
+    return sa.exists().where(OutboxMessage.command_id == command_id, OutboxMessage.kind == "outcome")
 
 
 def _work_item_for(command_id: sa.ColumnElement, kinds: tuple[str, ...]) -> sa.Exists:
