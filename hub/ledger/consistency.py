@@ -199,16 +199,21 @@ def _row_checks(conn: Connection) -> Iterator[Finding]:
             yield Finding(code, message, count, tuple(ids))
 
 
-def _sequences_behind(conn: Connection) -> list[Finding]:
-    """PostgreSQL: id sequences whose next value is already used (inserts would collide)."""
-    behind = []
+def id_sequences(conn: Connection) -> Iterator[tuple[sa.Table, str]]:
+    """PostgreSQL: each ledger table with an integer ``id`` and the sequence that numbers it."""
     for table in Base.metadata.sorted_tables:
         if "id" not in table.c or not isinstance(table.c.id.type, sa.Integer):
             continue
         sequence = conn.scalar(sa.text("SELECT pg_get_serial_sequence(:t, 'id')"),
                                {"t": table.name})
-        if not sequence:
-            continue
+        if sequence:
+            yield table, sequence
+
+
+def _sequences_behind(conn: Connection) -> list[Finding]:
+    """PostgreSQL: id sequences whose next value is already used (inserts would collide)."""
+    behind = []
+    for table, sequence in id_sequences(conn):
         last, called = conn.execute(sa.text(f"SELECT last_value, is_called FROM {sequence}")).one()
         next_value = last + 1 if called else last
         used = conn.scalar(sa.select(sa.func.max(table.c.id)))

@@ -22,7 +22,8 @@ from dataclasses import dataclass, field
 import sqlalchemy as sa
 
 from hub.ledger import db
-from hub.ledger.models import Base, Command, CommandState, Cursor, utcnow
+from hub.ledger.consistency import id_sequences
+from hub.ledger.models import Command, CommandState, Cursor, utcnow
 
 DEFAULT_ID_GAP = 1_000_000
 RESTORED_CURSOR = "ledger_restored_at"
@@ -75,13 +76,7 @@ def after_restore(url: str | None = None, *, id_gap: int = DEFAULT_ID_GAP,
 def _advance_sequences(conn: sa.Connection, id_gap: int) -> dict[str, int]:
     """Move each table's id sequence ``id_gap`` past both its highest id and its current value."""
     advanced = {}
-    for table in Base.metadata.sorted_tables:
-        if "id" not in table.c or not isinstance(table.c.id.type, sa.Integer):
-            continue
-        sequence = conn.scalar(sa.text("SELECT pg_get_serial_sequence(:t, 'id')"),
-                               {"t": table.name})
-        if not sequence:
-            continue
+    for table, sequence in id_sequences(conn):
         last = int(conn.scalar(sa.text(f"SELECT last_value FROM {sequence}")) or 0)
         used = int(conn.scalar(sa.select(sa.func.max(table.c.id))) or 0)
         start = max(last, used) + id_gap + 1
