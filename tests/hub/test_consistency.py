@@ -150,3 +150,20 @@ def test_cli_check_exits_non_zero_with_findings_and_never_prints_payloads(
     assert body["consistent"] is False
     assert {f["code"] for f in body["findings"]} >= {"settled-unreported", "rejected-without-work-item"}
     assert "Test Person" not in out and "Mill Lane" not in out
+
+
+def test_cli_restored_releases_and_marks_unsettled_work_then_checks(
+        sqlite_ledger: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setenv("HUB_DATABASE_URL", sqlite_ledger)
+    busy_ledger(sqlite_ledger)
+    unsettled = [c for c in rows(sqlite_ledger, Command) if c.state in ("pending", "sending")]
+    assert cli.main(["restored", "--no-pull"]) == 0
+    out = capsys.readouterr().out
+    sending = sum(c.state == "sending" for c in unsettled)
+    assert sending and len(unsettled) > sending
+    assert f"{sending} commands caught mid-send released; {len(unsettled)} unsettled commands" in out
+    assert "ledger consistent" in out
+    after = {c.id: c for c in rows(sqlite_ledger, Command)}
+    assert all(after[c.id].state == "pending" and after[c.id].maybe_sent for c in unsettled)
+    assert all(not c.maybe_sent for c in after.values() if c.state == "confirmed"), \
+        "settled work is left as it is"
