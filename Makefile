@@ -5,13 +5,34 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo demo-change test up venv system-packages lock clean
+.PHONY: demo demo-change test up venv system-packages compose-tools compose-check lock clean
+
+# The Compose implementation that validates docker/compose.yaml offline (no Docker daemon needed),
+# pinned: tests/deploy checks the version.
+COMPOSE_VERSION := 1.29.2
 
 # Debian packages the test suite needs (a real OpenSSH server for the SFTP tests).
 system-packages:
 	@command -v /usr/sbin/sshd >/dev/null 2>&1 || { \
 	  echo "installing openssh-server (apt-get)"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openssh-server >/dev/null; }
+	@$(MAKE) --no-print-directory compose-tools
+
+# Debian's docker-compose (validates docker/compose.yaml) and PostgreSQL's client tools (pg_dump and
+# pg_restore for the ledger backup/restore test).
+compose-tools:
+	@{ command -v docker-compose >/dev/null 2>&1 && \
+	   docker-compose version --short 2>/dev/null | grep -qx '$(COMPOSE_VERSION)'; } || { \
+	  echo "installing docker-compose $(COMPOSE_VERSION) (apt-get)"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+	    'docker-compose=$(COMPOSE_VERSION)*' >/dev/null; }
+	@command -v pg_restore >/dev/null 2>&1 || { \
+	  echo "installing postgresql-client (apt-get)"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql-client >/dev/null; }
+
+# Validate the compose deployment and check it against docs/deploying.md (also part of `make test`).
+compose-check: venv compose-tools
+	$(PY) -m pytest -q tests/deploy/test_compose.py
 
 $(STAMP): requirements.lock pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "$(PYTHON) is required"; exit 1; }

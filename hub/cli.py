@@ -1,4 +1,5 @@
-"""`hub`: operator commands (ledger migrations, figures, work items, re-mapping, retention)."""
+"""`hub`: operator commands (ledger migrations and checks, figures, work items, re-mapping,
+retention, restores)."""
 from __future__ import annotations
 
 import argparse
@@ -14,6 +15,65 @@ def _upgrade(args: argparse.Namespace) -> int:
     db.migrate()
     print("ledger schema is up to date")
     return 0
+
+
+def _check(args: argparse.Namespace) -> int:
+    """Exit 0 when the ledger is consistent, 1 with the findings when it is not."""
+    from hub.ledger import consistency
+
+    report = consistency.check()
+    if args.json:
+        print(json.dumps({"consistent": report.consistent, "revision": report.revision,
+                          "head": report.head, "counts": report.counts,
+                          "findings": [vars(f) | {"ids": list(f.ids)} for f in report.findings]},
+                         indent=2))
+    else:
+        for finding in report.findings:
+            print(finding)
+        if report.consistent:
+            print(f"ledger consistent at revision {report.revision}: "
+                  + ", ".join(f"{n} {t}" for t, n in report.counts.items()))
+    return 0 if report.consistent else 1
+
+
+def _restored(args: argparse.Namespace) -> int:
+    """After restoring a backup, before the stack starts: see hub.ledger.restore."""
+    from hub.ledger import restore
+
+    def pull() -> int:
+        from hub import connections, intake
+
+        pulled = intake.pull_from_crm(connections.crm_client())
+        intake.map_received()
+        return pulled
+
+    stats = restore.after_restore(id_gap=args.id_gap, pull=None if args.no_pull else pull)
+    for table, start in stats.sequences.items():
+        print(f"{table}: next id {start}")
+    print(f"{stats.released} commands caught mid-send released; {stats.marked} unsettled commands "
+          "will be looked up in their back office before any create"
+          + ("" if stats.pulled is None else f"; {stats.pulled} cases read again from the CRM"))
+    return _check(argparse.Namespace(json=False))
+
+
+def _connections(args: argparse.Namespace) -> int:
+    """Each Connection the hub uses: defined, readable? Exit 1 if one is invalid or required and
+    missing. Values are never printed."""
+    from hub.connections import connection_report
+
+    failed = False
+    for status in connection_report():
+        line = f"{status.conn_id}: {status.state}"
+        if status.detail:
+            line += f" ({status.detail})"
+        if status.state == "missing":
+            required = status.conn_id in args.require
+            failed |= required
+            line += (" and required" if required else
+                     ": its DAGs fail until it is defined; pause them if this council does not use it")
+        failed |= status.state == "invalid"
+        print(line)
+    return 1 if failed else 0
 
 
 def _systems(args: argparse.Namespace) -> int:
@@ -60,9 +120,24 @@ def _purge(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from hub.ledger.restore import DEFAULT_ID_GAP
+
     parser = argparse.ArgumentParser(prog="hub", description=__doc__)
     sub = parser.add_subparsers(required=True)
     sub.add_parser("upgrade", help="apply ledger migrations").set_defaults(run=_upgrade)
+    check = sub.add_parser("check", help="is the ledger consistent? (exit 1 with findings)")
+    check.add_argument("--json", action="store_true")
+    check.set_defaults(run=_check)
+    restored = sub.add_parser("restored", help="after restoring a ledger backup, before starting")
+    restored.add_argument("--id-gap", type=int, default=DEFAULT_ID_GAP,
+                          help="how far past the highest id each sequence jumps (PostgreSQL)")
+    restored.add_argument("--no-pull", action="store_true",
+                          help="do not read the CRM again from the restored cursor")
+    restored.set_defaults(run=_restored)
+    conns = sub.add_parser("connections", help="are the Airflow Connections defined and readable?")
+    conns.add_argument("--require", action="append", default=[], metavar="CONN_ID",
+                       help="fail when this Connection is missing (repeatable)")
+    conns.set_defaults(run=_connections)
     sub.add_parser("systems", help="per-system figures").set_defaults(run=_systems)
     items = sub.add_parser("work-items", help="open work items")
     items.add_argument("--team")

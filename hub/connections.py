@@ -6,6 +6,7 @@ fields to the connector's typed ``Config.from_connection``, which keeps only all
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from connectors import catalog
@@ -41,3 +42,36 @@ def crm_client(conn_id: str = CRM_CONN_ID) -> CrmClient:
         raise PermanentError(f"Airflow connection {conn_id!r} needs host (base URL) and password (token)")
     timeout = float((fields["extra"] or {}).get("timeout_seconds", 10))
     return CrmClient(fields["host"], fields["password"], timeout=timeout)
+
+
+@dataclass(frozen=True)
+class ConnectionStatus:
+    """Whether one Connection the hub uses is defined and readable (``ok``, ``missing``, ``invalid``)."""
+
+    conn_id: str
+    state: str
+    detail: str = ""
+
+
+def connection_report() -> list[ConnectionStatus]:
+    """The CRM's and every catalogue system's Connection: defined? readable by its connector's
+    Config? No network call is made and no value is shown (details name fields only)."""
+    report = []
+    targets = [(CRM_CONN_ID, None)] + [(catalog.connector_class(s).default_conn_id, s)
+                                       for s in catalog.SYSTEMS]
+    for conn_id, system_id in targets:
+        try:
+            fields = _connection_fields(conn_id)
+        except PermanentError:
+            report.append(ConnectionStatus(conn_id, "missing"))
+            continue
+        try:
+            if system_id is None:
+                crm_client(conn_id).close()
+            else:
+                catalog.connector_class(system_id).Config.from_connection(**fields)
+        except PermanentError as exc:
+            report.append(ConnectionStatus(conn_id, "invalid", str(exc)))
+            continue
+        report.append(ConnectionStatus(conn_id, "ok"))
+    return report
