@@ -68,8 +68,15 @@ class DispatchReport:
     writebacks_waiting: int = 0
     writeback_unavailable: str | None = None
 
+    @property
+    def hand_over(self) -> bool:
+        """True when write-backs this task settled could not be delivered here (the CRM refused
+        its credentials or is not configured): the task then emits ``hub://ledger/outbox``. A CRM
+        that is down is not handed over: the outbox retries with its own backoff."""
+        return self.writeback_unavailable is not None and self.writebacks_waiting > 0
+
     def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        return asdict(self) | {"hand_over": self.hand_over}
 
 
 def dispatch_and_write_back(connector: Connector, system: str, *, batch_size: int,
@@ -110,5 +117,7 @@ def write_back_after_sync(system: str, *, crm_client: Callable[[], CrmClient],
         sent = write_back()
     finally:
         write_back.close()
-    return {"written_back": sent, "writebacks_waiting": outbox.due_count(system=system, url=url),
-            "writeback_unavailable": write_back.unavailable}
+    waiting = outbox.due_count(system=system, url=url)
+    return {"written_back": sent, "writebacks_waiting": waiting,
+            "writeback_unavailable": write_back.unavailable,
+            "hand_over": write_back.unavailable is not None and waiting > 0}

@@ -78,7 +78,7 @@ def _dag(dag_id: str, schedule: Any, doc: str, tags: list[str]) -> DAG:
 @contextlib.contextmanager
 def _fail_fast_on_permanent_error() -> Iterator[None]:
     """PermanentError: fail the task without retries (a person must fix configuration)."""
-    from airflow.exceptions import AirflowFailException
+    from airflow.sdk.exceptions import AirflowFailException
 
     from connectors.errors import PermanentError
 
@@ -141,7 +141,7 @@ def dispatch_dag(system_id: str, cron: str = "*/10 * * * *") -> DAG:
                 report = handoff.dispatch_and_write_back(
                     connector, system_id, batch_size=BATCH_SIZE, max_batches=MAX_BATCHES,
                     crm_client=connections.crm_client, run_id=context.get("run_id"))
-            _emit(context, OUTBOX_HANDOFF, [OUTBOX_URI] if report.writebacks_waiting else [])
+            _emit(context, OUTBOX_HANDOFF, [OUTBOX_URI] if report.hand_over else [])
             return report.as_dict() | {"lane": lane}
 
         send_batches.expand(lane=list(range(lanes)))
@@ -162,7 +162,7 @@ def status_sync_dag(system_id: str, cron: str = "*/15 * * * *") -> DAG:
             with _fail_fast_on_permanent_error():
                 stats = vars(status_sync.sync_system(connections.connector_for(system_id), system_id))
             written = handoff.write_back_after_sync(system_id, crm_client=connections.crm_client)
-            _emit(context, OUTBOX_HANDOFF, [OUTBOX_URI] if written["writebacks_waiting"] else [])
+            _emit(context, OUTBOX_HANDOFF, [OUTBOX_URI] if written["hand_over"] else [])
             return stats | written
 
         sync()
