@@ -261,3 +261,23 @@ def publisher_from_env() -> SignalPublisher | None:
         return None
     # A REST event is always "heard": Airflow stored it. Space them out a little more.
     return SignalPublisher(rest, interval=max(interval, 1.0))
+
+
+def redis_signal_env(redis_url: str, conn_id: str = "hub_redis") -> dict[str, str]:
+    """The settings that make the web app publish to, and Airflow's asset watchers listen on, one
+    Redis (for the web app's and every Airflow component's environment)."""
+    return {"HUB_SIGNAL_REDIS_URL": redis_url, "HUB_SIGNAL_CONN_ID": conn_id,
+            f"AIRFLOW_CONN_{conn_id.upper()}": redis_url}
+
+
+def redis_answers(redis_url: str, timeout: float = 1.0) -> bool:
+    """True when the Redis at ``redis_url`` answers PING (for start-up scripts choosing a transport)."""
+    import redis
+
+    client = redis.Redis.from_url(redis_url, socket_timeout=timeout, socket_connect_timeout=timeout)
+    try:
+        return bool(client.ping())
+    except redis.RedisError:
+        return False
+    finally:
+        client.close()

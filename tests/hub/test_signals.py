@@ -188,3 +188,12 @@ def test_configuration_picks_redis_then_rest_then_nothing(monkeypatch: pytest.Mo
     assert redis is not None and redis.transport.name == "redis"
     for publisher in (rest, redis):
         publisher.close()
+
+
+def test_one_redis_setting_serves_both_sides() -> None:
+    from hub.signals import redis_answers, redis_signal_env
+
+    env = redis_signal_env("redis://cache:6379/2")
+    assert env == {"HUB_SIGNAL_REDIS_URL": "redis://cache:6379/2", "HUB_SIGNAL_CONN_ID": "hub_redis",
+                   "AIRFLOW_CONN_HUB_REDIS": "redis://cache:6379/2"}
+    assert redis_answers("redis://127.0.0.1:1/0", timeout=0.2) is False
