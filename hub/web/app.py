@@ -80,10 +80,18 @@ def _require_api_token(authorization: str | None) -> None:
         raise HTTPException(401, "a valid bearer token is required")
 
 
+_UNSET: Any = object()
+
+
 def create_app(*, url: str | None = None, secret: Any = None, signals: Any = "env",
-               lookups: Lookups | None = None) -> FastAPI:
-    """The app; ``secret`` (callable returning bytes), ``signals`` (a SignalPublisher or None)
-    and ``lookups`` may be injected."""
+               lookups: Lookups | None = None, trigger: Any = _UNSET) -> FastAPI:
+    """The app; ``secret`` (callable returning bytes), ``signals`` (a SignalPublisher, or None for
+    none) and ``lookups`` may be injected. ``trigger=None`` is the former spelling of
+    ``signals=None``."""
+    if trigger is not _UNSET:
+        if trigger is not None:
+            raise TypeError("create_app(trigger=...) is replaced by signals=SignalPublisher(...)")
+        signals = None
     publisher: SignalPublisher | None = publisher_from_env() if signals == "env" else signals
 
     @asynccontextmanager

@@ -138,3 +138,11 @@ def test_a_signed_but_unreadable_body_is_kept_for_a_person(hub) -> None:
     with db.session_scope(url) as session:
         [item] = session.scalars(sa.select(WorkItem))
         assert item.team == "operations" and "version" in item.reason
+
+
+def test_the_former_trigger_none_still_means_no_signals(sqlite_ledger: str) -> None:
+    app = create_app(url=sqlite_ledger, secret=lambda: SECRET, trigger=None)
+    with serve_in_thread(app) as base:
+        assert httpx.get(f"{base}/api/signals", timeout=10).json() == {"transport": None}
+    with pytest.raises(TypeError, match="signals"):
+        create_app(url=sqlite_ledger, secret=lambda: SECRET, trigger=lambda: None)
