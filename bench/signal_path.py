@@ -76,7 +76,7 @@ def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--cases", type=int, default=30)
     parser.add_argument("--pace", type=float, default=4.0, help="seconds between cases")
-    parser.add_argument("--signals", choices=["redis", "none"], default="redis")
+    parser.add_argument("--signals", choices=["redis", "rest", "none"], default="redis")
     args = parser.parse_args()
     home = Path(tempfile.mkdtemp(prefix="hub-bench-signal-"))
     prefix = f"hubbench{uuid.uuid4().hex[:8]}"
