@@ -32,6 +32,7 @@ class WriteBackNow:
         self.client: CrmClient | None = None
         self.sent = 0
         self.unavailable: str | None = None   # why write-back was left to the crm_writeback DAG
+        self.hand_over = False   # a configuration problem: emit the outbox asset for it
 
     def __call__(self) -> int:
         """Deliver now; the number sent. Never raises: what is not sent stays in the outbox."""
@@ -40,18 +41,25 @@ class WriteBackNow:
         try:
             if self.client is None:
                 self.client = self.client_factory()
-            stats = outbox.deliver_pending(self.client, system=self.system, url=self.url)
+            stats = outbox.deliver_pending(self.client, system=self.system, url=self.url,
+                                           stop_on_transient=True)
         except PermanentError as exc:   # configuration: the write-back DAG fails visibly instead
             self.unavailable = f"PermanentError: {exc.message}"[:300]
+            self.hand_over = True
             log.warning("%s: write-back left to the crm_writeback DAG (%s)", self.system,
                         self.unavailable)
             return 0
         except Exception as exc:   # type only: an exception text may quote a body
             self.unavailable = type(exc).__name__
+            self.hand_over = True
             log.warning("%s: write-back left to the crm_writeback DAG (%s)", self.system,
                         self.unavailable)
             return 0
         self.sent += stats.sent
+        if stats.retry:   # the CRM is not answering: do not hold up dispatch waiting on it
+            self.unavailable = "TransientError: the CRM did not answer"
+            log.warning("%s: the CRM did not answer; write-backs left to the outbox's retries "
+                        "(crm_writeback)", self.system)
         return stats.sent
 
     def close(self) -> None:
@@ -67,16 +75,14 @@ class DispatchReport:
     written_back: int = 0
     writebacks_waiting: int = 0
     writeback_unavailable: str | None = None
-
-    @property
-    def hand_over(self) -> bool:
-        """True when write-backs this task settled could not be delivered here (the CRM refused
-        its credentials or is not configured): the task then emits ``hub://ledger/outbox``. A CRM
-        that is down is not handed over: the outbox retries with its own backoff."""
-        return self.writeback_unavailable is not None and self.writebacks_waiting > 0
+    hand_over: bool = False
+    """Write-backs this task settled could not be delivered for a configuration reason (the CRM
+    refused the credentials, or its Connection is missing): the task emits ``hub://ledger/outbox``
+    so ``crm_writeback`` runs and fails visibly. A CRM that does not answer is not handed over:
+    the outbox retries on its own backoff."""
 
     def as_dict(self) -> dict[str, Any]:
-        return asdict(self) | {"hand_over": self.hand_over}
+        return asdict(self)
 
 
 def dispatch_and_write_back(connector: Connector, system: str, *, batch_size: int,
@@ -106,6 +112,7 @@ def dispatch_and_write_back(connector: Connector, system: str, *, batch_size: in
         write_back.close()
     report.writeback_unavailable = write_back.unavailable
     report.writebacks_waiting = outbox.due_count(system=system, url=url)
+    report.hand_over = write_back.hand_over and report.writebacks_waiting > 0
     return report
 
 
@@ -120,4 +127,4 @@ def write_back_after_sync(system: str, *, crm_client: Callable[[], CrmClient],
     waiting = outbox.due_count(system=system, url=url)
     return {"written_back": sent, "writebacks_waiting": waiting,
             "writeback_unavailable": write_back.unavailable,
-            "hand_over": write_back.unavailable is not None and waiting > 0}
+            "hand_over": write_back.hand_over and waiting > 0}

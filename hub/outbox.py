@@ -52,9 +52,10 @@ class DeliveryStats:
 
 
 def deliver_pending(client: CrmClient, *, limit: int = 500, url: str | None = None,
-                    system: str | None = None) -> DeliveryStats:
+                    system: str | None = None, stop_on_transient: bool = False) -> DeliveryStats:
     """Send pending write-backs to the CRM (only ``system``'s when given), oldest first.
-    Raises PermanentError after recording."""
+    Raises PermanentError after recording. ``stop_on_transient``: stop at the first message the
+    CRM did not answer, leaving the rest pending (for callers that must not wait on a slow CRM)."""
     stats = DeliveryStats()
     with session_scope(url) as session:
         now = utcnow()
@@ -82,6 +83,8 @@ def deliver_pending(client: CrmClient, *, limit: int = 500, url: str | None = No
                 _retry_later(message, exc, stats)
                 if message.state == OutboxState.FAILED.value:
                     _writeback_work_item(session, message)
+                if stop_on_transient:
+                    break
                 continue
             except Rejected as exc:
                 message.state = OutboxState.FAILED.value

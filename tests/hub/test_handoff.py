@@ -75,8 +75,27 @@ def test_a_crm_that_is_down_leaves_write_backs_for_the_write_back_dag(ledger_url
     assert report.sent.confirmed == 2, "the back-office change stands"
     assert {c.state for c in rows(ledger_url, Command)} == {"confirmed"}
     assert {m.state for m in rows(ledger_url, OutboxMessage)} == {"pending"}
-    # a transient failure is retried later by the outbox's own backoff, not re-signalled now
-    assert report.writebacks_waiting == 0
+    # retried by the outbox's own backoff and crm_writeback's timetable, not handed over at once
+    assert report.writeback_unavailable and not report.hand_over
+
+
+def test_a_crm_that_hangs_costs_dispatch_one_timeout_not_one_per_message(ledger_url: str) -> None:
+    import socket
+    import time
+
+    receive_and_map(ledger_url, 5)
+    with socket.socket() as silent:   # accepts connections (backlog), never answers
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(16)
+        crm = f"http://127.0.0.1:{silent.getsockname()[1]}"
+        started = time.monotonic()
+        report = handoff.dispatch_and_write_back(
+            ScriptedConnector(), SYSTEM, batch_size=2, max_batches=5, url=ledger_url,
+            crm_client=lambda: CrmClient(crm, TOKEN, timeout=0.5))
+        elapsed = time.monotonic() - started
+    assert report.sent.confirmed == 5 and report.batches == 3
+    assert sum(m.attempts for m in rows(ledger_url, OutboxMessage)) == 1
+    assert elapsed < 5, f"dispatch waited {elapsed:.1f} s on the CRM"
 
 
 def test_crm_credentials_refused_hand_over_to_the_write_back_dag(ledger_url: str, crm: str) -> None:
