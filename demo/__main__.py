@@ -256,6 +256,11 @@ def up() -> int:
         env["HUB_AIRFLOW_USERNAME"] = "admin"
         env["HUB_AIRFLOW_PASSWORD_FILE"] = str(HOME / "airflow" /
                                                "simple_auth_manager_passwords.json.generated")
+        from hub.signals import redis_answers, redis_signal_env   # Redis signals, else REST
+
+        redis_url = os.environ.get("HUB_SIGNAL_REDIS_URL", "redis://127.0.0.1:6379/0")
+        if redis_answers(redis_url):
+            env.update(redis_signal_env(redis_url))
         stack.start(Process("hub-web", ["-m", "uvicorn", "hub.web.app:app", "--host", "127.0.0.1",
                                         "--port", str(web_port)], port=web_port, env=env))
         stack.start(crm.process(webhook_url=f"http://127.0.0.1:{web_port}/webhooks/crm"))

@@ -1,9 +1,19 @@
 """DAG builders: the shapes every DAG file uses, so that DAG files stay a few lines each.
 
-Nothing here runs at import or parse time; tasks call hub functions when they execute. Assets link
-the DAGs: intake emits ``hub://ledger/commands`` (dispatch listens), dispatch and status sync emit
-``hub://ledger/outbox`` (write-back listens), and the webhook receiver posts ``hub://crm/cases``
-events (intake listens). Every DAG also runs on a timetable, so nothing waits on an event alone.
+Nothing here runs at import or parse time; tasks call hub functions when they execute. How a case
+travels (see docs/operations.md, "How work reaches each DAG"):
+
+- the webhook records the case and maps it at once, then signals ``hub://ledger/commands/<system>``
+  for each system that got new commands: only that system's dispatch DAG starts;
+- the dispatch task sends the commands and writes the outcomes back to the CRM itself; only what it
+  could not deliver makes it emit ``hub://ledger/outbox`` for the ``crm_writeback`` DAG;
+- ``crm_intake`` (pull + map) emits the per-system assets only for systems that got new commands.
+
+Signals reach Airflow as Redis messages that each asset's ``AssetWatcher`` (common-messaging
+``MessageQueueTrigger``, scheme ``redis+pubsub``) turns into asset events, when
+``HUB_SIGNAL_CONN_ID`` names the Airflow Connection of that Redis; without it the assets have no
+watchers (the web app may still post events through the REST API). Every DAG also runs on a
+timetable, so a lost signal costs only time.
 """
 from __future__ import annotations
 
@@ -13,15 +23,15 @@ from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from airflow.sdk import DAG, Asset, task
+from airflow.sdk import DAG, Asset, AssetAlias, AssetWatcher, task
 from airflow.timetables.assets import AssetOrTimeSchedule
 from airflow.timetables.trigger import CronTriggerTimetable
 
-from hub.orchestration_assets import COMMANDS_URI, CRM_CASES_URI, OUTBOX_URI
+from hub.orchestration_assets import (COMMANDS_ALIAS, CRM_CASES_URI, OUTBOX_ALIAS, OUTBOX_URI,
+                                      channel_for, commands_uri)
 
-CRM_CASES = Asset(CRM_CASES_URI, group="hub")
-COMMANDS = Asset(COMMANDS_URI, group="hub")
-OUTBOX = Asset(OUTBOX_URI, group="hub")
+COMMANDS_HANDOFF = AssetAlias(COMMANDS_ALIAS)
+OUTBOX_HANDOFF = AssetAlias(OUTBOX_ALIAS)
 
 START = datetime(2026, 1, 1, tzinfo=timezone.utc)
 BATCH_SIZE = int(os.environ.get("HUB_BATCH_SIZE", "200"))
@@ -30,6 +40,30 @@ DEFAULT_ARGS: dict[str, Any] = {"retries": int(os.environ.get("HUB_TASK_RETRIES"
                                 "retry_delay": timedelta(seconds=30),
                                 "retry_exponential_backoff": True,
                                 "max_retry_delay": timedelta(minutes=10)}
+SIGNAL_CONN_ENV = "HUB_SIGNAL_CONN_ID"
+
+
+def hub_asset(uri: str) -> Asset:
+    """The hub's asset for ``uri``, with a Redis watcher when ``HUB_SIGNAL_CONN_ID`` is set."""
+    return Asset(uri, group="hub", watchers=_watchers(uri))
+
+
+def _watchers(uri: str) -> list[AssetWatcher]:
+    conn_id = os.environ.get(SIGNAL_CONN_ENV)
+    if not conn_id:
+        return []
+    from airflow.providers.common.messaging.triggers.msg_queue import MessageQueueTrigger
+
+    channel = channel_for(uri)
+    poll = float(os.environ.get("HUB_SIGNAL_POLL_SECONDS", "0.5"))
+    return [AssetWatcher(name=f"signal_{channel.replace('.', '_')}",
+                         trigger=MessageQueueTrigger(scheme="redis+pubsub", channels=[channel],
+                                                     redis_conn_id=conn_id, poll_interval=poll))]
+
+
+def dispatch_lanes() -> int:
+    """``HUB_DISPATCH_LANES`` (1): dispatch tasks per run that send at once (claims never overlap)."""
+    return max(1, int(os.environ.get("HUB_DISPATCH_LANES", "1")))
 
 
 def _schedule(cron: str, *assets: Asset) -> AssetOrTimeSchedule:
@@ -44,7 +78,7 @@ def _dag(dag_id: str, schedule: Any, doc: str, tags: list[str]) -> DAG:
 @contextlib.contextmanager
 def _fail_fast_on_permanent_error() -> Iterator[None]:
     """PermanentError: fail the task without retries (a person must fix configuration)."""
-    from airflow.exceptions import AirflowFailException
+    from airflow.sdk.exceptions import AirflowFailException
 
     from connectors.errors import PermanentError
 
@@ -54,12 +88,19 @@ def _fail_fast_on_permanent_error() -> Iterator[None]:
         raise AirflowFailException(str(exc)) from exc
 
 
+def _emit(context: dict[str, Any], alias: AssetAlias, uris: list[str]) -> None:
+    """Asset events only for ``uris`` (an alias outlet emits nothing when none is added)."""
+    for uri in uris:
+        context["outlet_events"][alias].add(Asset(uri, group="hub"))
+
+
 def intake_dag(cron: str = "*/5 * * * *") -> DAG:
-    """Pull changed CRM cases, record them, map them to commands."""
-    with _dag("crm_intake", _schedule(cron, CRM_CASES),
-              "Pull CRM cases changed since the stored cursor (webhook deliveries are already "
-              "recorded), then map every received case into back-office commands.",
-              ["crm", "intake"]) as dag:
+    """Pull changed CRM cases, record them, map them to commands (the webhook's backstop)."""
+    with _dag("crm_intake", _schedule(cron, hub_asset(CRM_CASES_URI)),
+              "Pull CRM cases changed since the stored cursor, then map every received case into "
+              "back-office commands. Webhook deliveries are recorded and mapped on arrival; this is "
+              "the backstop. Emits `hub://ledger/commands/<system>` only for systems that got new "
+              "commands.", ["crm", "intake"]) as dag:
 
         @task
         def pull_cases() -> int:
@@ -68,65 +109,73 @@ def intake_dag(cron: str = "*/5 * * * *") -> DAG:
             with _fail_fast_on_permanent_error():
                 return intake.pull_from_crm(connections.crm_client())
 
-        @task(outlets=[COMMANDS])
-        def map_cases(_pulled: int) -> dict[str, int]:
+        @task(outlets=[COMMANDS_HANDOFF, OUTBOX_HANDOFF])
+        def map_cases(_pulled: int, **context: Any) -> dict[str, Any]:
             from hub import intake
 
-            return vars(intake.map_received())
+            stats = intake.map_received()
+            _emit(context, COMMANDS_HANDOFF, [commands_uri(s) for s in sorted(stats.systems)])
+            _emit(context, OUTBOX_HANDOFF, [OUTBOX_URI] if stats.invalid else [])
+            return vars(stats)
 
         map_cases(pull_cases())
     return dag
 
 
 def dispatch_dag(system_id: str, cron: str = "*/10 * * * *") -> DAG:
-    """Send a system's pending commands in batches (one mapped task per batch, not per record)."""
-    with _dag(system_id, _schedule(cron, COMMANDS),
-              f"Send pending commands to **{system_id}** in batches of {BATCH_SIZE}; each batch is "
-              "one mapped task. Outcomes go to the ledger, the CRM outbox and work items.",
+    """Send a system's pending commands in batches and write the outcomes back at once."""
+    lanes = dispatch_lanes()
+    with _dag(system_id, _schedule(cron, hub_asset(commands_uri(system_id))),
+              f"Send pending commands to **{system_id}** in batches of {BATCH_SIZE} (up to "
+              f"{MAX_BATCHES} per task, {lanes} task(s) at once); after each batch, write its "
+              "outcomes back to the CRM. Outcomes go to the ledger, the CRM outbox and work items; "
+              "a write-back left undelivered hands over to `crm_writeback`.",
               ["dispatch", system_id.split("_")[0]]) as dag:
 
-        @task
-        def plan() -> list[int]:
-            from hub import dispatch
-
-            return dispatch.plan_batches(system_id, batch_size=BATCH_SIZE, max_batches=MAX_BATCHES)
-
-        @task(outlets=[OUTBOX], max_active_tis_per_dagrun=2)
-        def send_batch(batch: int, **context: Any) -> dict[str, Any]:
-            from hub import connections, dispatch
+        @task(outlets=[OUTBOX_HANDOFF])
+        def send_batches(lane: int, **context: Any) -> dict[str, Any]:
+            from hub import connections, handoff
 
             with _fail_fast_on_permanent_error():
                 connector = connections.connector_for(system_id)
-                stats = dispatch.dispatch_batch(connector, system_id, batch_size=BATCH_SIZE,
-                                                run_id=context.get("run_id"))
-            return vars(stats) | {"batch": batch}
+                report = handoff.dispatch_and_write_back(
+                    connector, system_id, batch_size=BATCH_SIZE, max_batches=MAX_BATCHES,
+                    crm_client=connections.crm_client, run_id=context.get("run_id"))
+            _emit(context, OUTBOX_HANDOFF, [OUTBOX_URI] if report.hand_over else [])
+            return report.as_dict() | {"lane": lane}
 
-        send_batch.expand(batch=plan())
+        send_batches.expand(lane=list(range(lanes)))
     return dag
 
 
 def status_sync_dag(system_id: str, cron: str = "*/15 * * * *") -> DAG:
-    """Bring later back-office changes (and late answers) into the ledger and the CRM outbox."""
+    """Bring later back-office changes (and late answers) into the ledger and write them back."""
     with _dag(f"{system_id}_status_sync", _schedule(cron),
               f"Poll **{system_id}** for changes since the stored cursor; apply each once; open "
-              "work items for answers past due.", ["status-sync", system_id.split("_")[0]]) as dag:
+              "work items for answers past due; write the changes back to the CRM at once.",
+              ["status-sync", system_id.split("_")[0]]) as dag:
 
-        @task(outlets=[OUTBOX])
-        def sync() -> dict[str, int]:
-            from hub import connections, status_sync
+        @task(outlets=[OUTBOX_HANDOFF])
+        def sync(**context: Any) -> dict[str, Any]:
+            from hub import connections, handoff, status_sync
 
             with _fail_fast_on_permanent_error():
-                return vars(status_sync.sync_system(connections.connector_for(system_id), system_id))
+                stats = vars(status_sync.sync_system(connections.connector_for(system_id), system_id))
+            written = handoff.write_back_after_sync(system_id, crm_client=connections.crm_client)
+            _emit(context, OUTBOX_HANDOFF, [OUTBOX_URI] if written["hand_over"] else [])
+            return stats | written
 
         sync()
     return dag
 
 
 def writeback_dag(cron: str = "*/5 * * * *") -> DAG:
-    """Deliver the outbox to the CRM."""
-    with _dag("crm_writeback", _schedule(cron, OUTBOX),
+    """Deliver the outbox to the CRM (the backstop of the write-back done by dispatch)."""
+    with _dag("crm_writeback", _schedule(cron, hub_asset(OUTBOX_URI)),
               "Write outcomes and later status changes back to the CRM (reference, status, note); "
-              "each message is applied once by its idempotency key.", ["crm", "write-back"]) as dag:
+              "each message is applied once by its idempotency key. Dispatch and status sync "
+              "deliver their own; this delivers what they could not, and invalid-case notices.",
+              ["crm", "write-back"]) as dag:
 
         @task
         def deliver() -> dict[str, Any]:

@@ -7,9 +7,9 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 
-from sqlalchemy import or_, select
+from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session
 
 from connectors.errors import PermanentError, Rejected, TransientError
@@ -38,6 +38,11 @@ def enqueue(session: Session, *, dedupe_key: str, case: Case, kind: str, status:
     return message
 
 
+def _due(now: datetime):  # type: ignore[no-untyped-def]
+    return and_(OutboxMessage.state == OutboxState.PENDING.value,
+                or_(OutboxMessage.next_attempt_at.is_(None), OutboxMessage.next_attempt_at <= now))
+
+
 @dataclass
 class DeliveryStats:
     sent: int = 0
@@ -46,19 +51,26 @@ class DeliveryStats:
     errors: list[str] = field(default_factory=list)
 
 
-def deliver_pending(client: CrmClient, *, limit: int = 500, url: str | None = None) -> DeliveryStats:
-    """Send pending write-backs to the CRM, oldest first. Raises PermanentError after recording."""
+def deliver_pending(client: CrmClient, *, limit: int = 500, url: str | None = None,
+                    system: str | None = None, stop_on_transient: bool = False) -> DeliveryStats:
+    """Send pending write-backs to the CRM (only ``system``'s when given), oldest first.
+    Raises PermanentError after recording. ``stop_on_transient``: stop at the first message the
+    CRM did not answer, leaving the rest pending (for callers that must not wait on a slow CRM)."""
     stats = DeliveryStats()
     with session_scope(url) as session:
         now = utcnow()
-        ids = list(session.scalars(
-            select(OutboxMessage.id).where(OutboxMessage.state == OutboxState.PENDING.value)
-            .where(or_(OutboxMessage.next_attempt_at.is_(None), OutboxMessage.next_attempt_at <= now))
-            .order_by(OutboxMessage.id).limit(limit)))
+        query = select(OutboxMessage.id).where(_due(now))
+        if system is not None:
+            query = query.where(OutboxMessage.system == system)
+        ids = list(session.scalars(query.order_by(OutboxMessage.id).limit(limit)))
     permanent: PermanentError | None = None
     for message_id in ids:
         with session_scope(url) as session:
-            message = session.get(OutboxMessage, message_id)
+            # Two deliverers at once (a dispatch task and the write-back DAG): on PostgreSQL the
+            # second skips a message the first is sending. Elsewhere the CRM's key dedupes it.
+            skip_locked = session.get_bind().dialect.name == "postgresql"
+            message = session.get(OutboxMessage, message_id,
+                                  with_for_update={"skip_locked": True} if skip_locked else None)
             if message is None or message.state != OutboxState.PENDING.value:
                 continue
             update = WriteBack(idempotency_key=f"hub-outbox-{message.id}", status=message.status,
@@ -71,6 +83,8 @@ def deliver_pending(client: CrmClient, *, limit: int = 500, url: str | None = No
                 _retry_later(message, exc, stats)
                 if message.state == OutboxState.FAILED.value:
                     _writeback_work_item(session, message)
+                if stop_on_transient:
+                    break
                 continue
             except Rejected as exc:
                 message.state = OutboxState.FAILED.value
@@ -108,3 +122,12 @@ def _writeback_work_item(session: Session, message: OutboxMessage) -> None:
                    command_id=message.command_id,
                    reason=f"Could not write the outcome back to CRM case {message.crm_id}: "
                           f"{message.last_error}")
+
+
+def due_count(*, system: str | None = None, url: str | None = None) -> int:
+    """Write-backs pending and due now (only ``system``'s when given)."""
+    with session_scope(url) as session:
+        query = select(func.count(OutboxMessage.id)).where(_due(utcnow()))
+        if system is not None:
+            query = query.where(OutboxMessage.system == system)
+        return int(session.scalar(query) or 0)

@@ -1,16 +1,16 @@
 """FastAPI app: the signed CRM webhook, health, per-system figures and work items.
 
 Run with ``uvicorn hub.web.app:app``. Settings come from the environment: HUB_DATABASE_URL,
-CRM_WEBHOOK_SECRET (required for the webhook), HUB_AIRFLOW_API_URL/USERNAME/PASSWORD (optional
-trigger). Building the app does no I/O.
+CRM_WEBHOOK_SECRET (required for the webhook), and for signals to Airflow (optional; the DAGs'
+timetables pick the work up without them) HUB_SIGNAL_REDIS_URL, or HUB_AIRFLOW_API_URL with
+HUB_AIRFLOW_USERNAME and HUB_AIRFLOW_PASSWORD(_FILE). Building the app does no I/O.
 """
 from __future__ import annotations
 
 import hmac
-import logging
 import os
-import threading
-from collections.abc import Callable
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI, Header, HTTPException, Request
@@ -18,12 +18,14 @@ from pydantic import BaseModel
 from sqlalchemy.exc import IntegrityError
 
 from connectors.errors import PermanentError, Rejected, TransientError
+from crm_adapter.models import CrmCase
 from crm_adapter.webhook import webhook_router
 from hub import intake, reports, workitems
-from hub.airflow_trigger import trigger_from_env
 from hub.ledger.db import session_scope
-from hub.ledger.models import WebhookDelivery, utcnow
+from hub.ledger.models import CaseState, WebhookDelivery, utcnow
 from hub.lookups import Lookups
+from hub.orchestration_assets import assets_with_new_work
+from hub.signals import SignalPublisher, publisher_from_env
 
 
 def _secret() -> bytes:
@@ -50,22 +52,17 @@ def release_delivery(delivery_id: str, url: str | None = None) -> None:
             session.delete(row)
 
 
-log = logging.getLogger(__name__)
-
-
-def in_background(trigger: Callable[[], None] | None) -> Callable[[], None] | None:
-    """Run the Airflow trigger off the request thread: the CRM gets its 202 without waiting."""
-    if trigger is None:
-        return None
-
-    def run() -> None:
-        try:
-            trigger()
-        except Exception as exc:   # the scheduled intake picks the case up anyway
-            log.warning("Airflow trigger failed (%s); the next scheduled intake will run it",
-                        type(exc).__name__)
-
-    return lambda: threading.Thread(target=run, name="airflow-trigger", daemon=True).start()
+def record_and_signal(case: CrmCase, *, url: str | None,
+                      signals: SignalPublisher | None) -> intake.Recorded | None:
+    """Record and map a webhook case, then mark the assets with new work (no I/O, never raises):
+    the dispatch DAG of each system that got commands, the write-back of an invalid case's notice,
+    or intake when mapping was left to it."""
+    recorded = intake.record_and_map(case, source="webhook", url=url)
+    if recorded is not None and signals is not None:
+        signals.mark(*assets_with_new_work(
+            systems=recorded.systems, outbox=recorded.state == CaseState.INVALID.value,
+            unmapped=recorded.state == CaseState.RECEIVED.value))
+    return recorded
 
 
 class CloseWorkItem(BaseModel):
@@ -83,23 +80,44 @@ def _require_api_token(authorization: str | None) -> None:
         raise HTTPException(401, "a valid bearer token is required")
 
 
-def create_app(*, url: str | None = None, secret: Any = None, trigger: Any = "env",
-               lookups: Lookups | None = None) -> FastAPI:
-    """The app; ``secret`` (callable returning bytes), ``trigger`` and ``lookups`` may be injected."""
-    app = FastAPI(title="Council integration hub", version="0.1.0")
+_UNSET: Any = object()
+
+
+def create_app(*, url: str | None = None, secret: Any = None, signals: Any = "env",
+               lookups: Lookups | None = None, trigger: Any = _UNSET) -> FastAPI:
+    """The app; ``secret`` (callable returning bytes), ``signals`` (a SignalPublisher, or None for
+    none) and ``lookups`` may be injected. ``trigger=None`` is the former spelling of
+    ``signals=None``."""
+    if trigger is not _UNSET:
+        if trigger is not None:
+            raise TypeError("create_app(trigger=...) is replaced by signals=SignalPublisher(...)")
+        signals = None
+    publisher: SignalPublisher | None = publisher_from_env() if signals == "env" else signals
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        yield
+        if publisher is not None:
+            publisher.close()   # send what is marked, once
+
+    app = FastAPI(title="Council integration hub", version="0.1.0", lifespan=lifespan)
     lookups = lookups or Lookups()
     app.include_router(webhook_router(
         secret=secret or _secret,
-        record_case=lambda case: intake.record_case(case, source="webhook", url=url),
+        record_case=lambda case: record_and_signal(case, url=url, signals=publisher),
         claim_delivery=lambda delivery_id: claim_delivery(delivery_id, url),
         release_delivery=lambda delivery_id: release_delivery(delivery_id, url),
         record_invalid=lambda delivery_id, error, body: intake.record_inbound_rejection(
-            source="webhook", delivery_id=delivery_id, error=error, body=body, url=url),
-        trigger=in_background(trigger_from_env()) if trigger == "env" else trigger))
+            source="webhook", delivery_id=delivery_id, error=error, body=body, url=url)))
 
     @app.get("/healthz")
     def health() -> dict[str, str]:
         return {"status": "ok"}
+
+    @app.get("/api/signals")
+    def signal_figures() -> dict[str, Any]:
+        """Signals to Airflow since start: counts per asset, no personal data."""
+        return publisher.snapshot() if publisher is not None else {"transport": None}
 
     @app.get("/api/systems")
     def systems() -> dict[str, dict[str, int]]:

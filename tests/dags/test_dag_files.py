@@ -77,11 +77,29 @@ def test_the_expected_dags_exist(dagbag: Any) -> None:
     assert "revenues_northgate" in dagbag.dags
 
 
-def test_dispatch_works_in_batches_not_per_record(dagbag: Any) -> None:
+def test_dispatch_is_one_task_per_lane_sending_batches_not_one_per_record(dagbag: Any) -> None:
     dag = dagbag.dags["revenues_northgate"]
-    assert set(dag.task_dict) == {"plan", "send_batch"}
-    assert dag.task_dict["send_batch"].is_mapped if hasattr(dag.task_dict["send_batch"], "is_mapped") else True
+    assert set(dag.task_dict) == {"send_batches"}, "no planning task ahead of the send"
+    send = dag.task_dict["send_batches"]
+    assert send.is_mapped and send.op_kwargs_expand_input.value == {"lane": [0]}
     assert not dag.catchup and dag.max_active_runs == 1
+
+
+def _scheduled_uris(dag: Any) -> set[str]:
+    return {key.uri for key, _ in dag.timetable.asset_condition.iter_assets()}
+
+
+def test_each_dispatch_listens_only_for_its_own_systems_commands(dagbag: Any) -> None:
+    from airflow.timetables.assets import AssetOrTimeSchedule
+
+    from connectors.catalog import SYSTEMS
+
+    for system in SYSTEMS:
+        if system in dagbag.dags:
+            dag = dagbag.dags[system]
+            assert isinstance(dag.timetable, AssetOrTimeSchedule), "and on its own timetable"
+            assert _scheduled_uris(dag) == {f"hub://ledger/commands/{system}"}
+    assert _scheduled_uris(dagbag.dags["crm_writeback"]) == {"hub://ledger/outbox"}
 
 
 def test_intake_listens_for_webhook_events_and_runs_on_a_timetable(dagbag: Any) -> None:
@@ -89,11 +107,47 @@ def test_intake_listens_for_webhook_events_and_runs_on_a_timetable(dagbag: Any) 
 
     dag = dagbag.dags["crm_intake"]
     assert isinstance(dag.timetable, AssetOrTimeSchedule)
-    assert "hub://crm/cases" in str(dag.timetable.asset_condition)
+    assert _scheduled_uris(dag) == {"hub://crm/cases"}
+
+
+def test_without_a_signal_connection_the_assets_have_no_watchers(dagbag: Any) -> None:
+    for dag in dagbag.dags.values():
+        for _, asset in dag.timetable.asset_condition.iter_assets():
+            assert not asset.watchers, dag.dag_id
+
+
+def test_with_a_signal_connection_every_hub_asset_has_its_own_redis_watcher(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HUB_SIGNAL_CONN_ID", "hub_redis")
+    monkeypatch.setenv("HUB_SIGNAL_CHANNEL_PREFIX", "council-a")
+    bag = parse_without_io(DAGS)
+    assert bag.import_errors == {}
+    channels = {}
+    for dag in bag.dags.values():
+        for key, asset in dag.timetable.asset_condition.iter_assets():
+            [watcher] = asset.watchers
+            trigger = watcher.trigger
+            assert trigger["classpath"].endswith("redis_await_message.AwaitMessageTrigger")
+            assert trigger["kwargs"]["redis_conn_id"] == "hub_redis"
+            assert trigger["kwargs"]["poll_interval"] <= 1, "a signal is picked up within a second"
+            [channel] = trigger["kwargs"]["channels"]
+            channels[key.uri] = channel
+    assert channels["hub://ledger/commands/revenues_northgate"] == \
+        "council-a.ledger.commands.revenues_northgate"
+    assert channels["hub://crm/cases"] == "council-a.crm.cases"
+    assert len(set(channels.values())) == len(channels) >= 6
+
+
+def test_lanes_send_at_once_when_configured(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HUB_DISPATCH_LANES", "3")
+    from hub.orchestration import dispatch_dag
+
+    send = dispatch_dag("waste_bartec").task_dict["send_batches"]
+    assert send.op_kwargs_expand_input.value == {"lane": [0, 1, 2]}
 
 
 def test_a_permanent_error_fails_the_task_without_retries() -> None:
-    from airflow.exceptions import AirflowFailException
+    from airflow.sdk.exceptions import AirflowFailException
 
     from connectors.errors import PermanentError, TransientError
     from hub.orchestration import _fail_fast_on_permanent_error

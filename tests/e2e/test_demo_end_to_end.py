@@ -80,10 +80,10 @@ def test_the_runs_are_real_airflow_dag_runs(two_runs) -> None:
         runs = dict(conn.execute("select dag_id, count(*) from dag_run where state = 'success' "
                                  "group by dag_id").fetchall())
         mapped = conn.execute("select count(*) from task_instance where dag_id = 'revenues_northgate' "
-                              "and task_id = 'send_batch' and map_index >= 0").fetchone()[0]
+                              "and task_id = 'send_batches' and map_index >= 0").fetchone()[0]
     assert runs.get("crm_intake", 0) >= 2 and runs.get("crm_writeback", 0) >= 4
     assert runs.get("revenues_northgate", 0) >= 2
-    assert mapped >= 1, "dispatch ran as mapped batch tasks"
+    assert mapped >= 1, "dispatch ran as mapped lane tasks"
 
 
 PERSONAL_KEYS = {"name", "email", "phone", "contact_email", "account_name", "sort_code",

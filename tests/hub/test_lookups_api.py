@@ -28,7 +28,7 @@ def hub(tmp_path: Path, sqlite_ledger: str, monkeypatch: pytest.MonkeyPatch) -> 
             built.append(system)
             return BartecConnector(BartecConfig(endpoint=f"{waste}/soap", username="hub", password="pw"))
 
-        app = create_app(url=sqlite_ledger, secret=lambda: b"s", trigger=None, lookups=Lookups(factory))
+        app = create_app(url=sqlite_ledger, secret=lambda: b"s", signals=None, lookups=Lookups(factory))
         with serve_in_thread(app) as base:
             yield base, built
 
