@@ -1,0 +1,4 @@
+"""Placeholder (filled in below)."""
+from fastapi import APIRouter
+
+router = APIRouter()
