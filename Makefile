@@ -4,14 +4,20 @@ PYTHON ?= python3.11
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+# Playwright drives Debian's chromium (/usr/bin/chromium); never let it download a browser.
+export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD := 1
 
-.PHONY: demo demo-change test up venv system-packages lock clean
+.PHONY: demo demo-change test up venv system-packages lock clean screenshots
 
-# Debian packages the test suite needs (a real OpenSSH server for the SFTP tests).
+# Debian packages the test suite needs: a real OpenSSH server for the SFTP tests, and chromium for
+# the browser tests (Playwright drives Debian's chromium; it never downloads a browser).
 system-packages:
 	@command -v /usr/sbin/sshd >/dev/null 2>&1 || { \
 	  echo "installing openssh-server (apt-get)"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openssh-server >/dev/null; }
+	@test -x /usr/bin/chromium || { \
+	  echo "installing chromium (apt-get)"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
 
 $(STAMP): requirements.lock pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "$(PYTHON) is required"; exit 1; }
@@ -35,6 +41,10 @@ up: venv
 
 test: venv system-packages
 	$(PY) -m pytest
+
+# Re-take the README's screenshots of the pages (docs/images/) in chromium.
+screenshots: venv system-packages
+	HUB_UPDATE_SCREENSHOTS=1 $(PY) -m pytest tests/browser/test_screenshots.py -q
 
 # Re-resolve the pinned set from pyproject.toml (run by a person, never by CI).
 lock:
