@@ -116,10 +116,38 @@ def stacked_columns(categories: Sequence[str], series: Sequence[tuple[str, Seque
     return _svg(width, height, title, desc, body)
 
 
+def stacked_bars(categories: Sequence[str], series: Sequence[tuple[str, Sequence[float]]], *,
+                 title: str, width: int = 560) -> Markup:
+    """Horizontal bars per category, stacked by series (outcomes per service); totals at the end."""
+    row = 30
+    left = min(250, 12 + 7 * max((len(c) for c in categories), default=4))
+    right = 50
+    height = 16 + row * max(len(categories), 1)
+    totals = [sum(s[1][i] for s in series) for i in range(len(categories))]
+    top_value = _nice_max(max(totals, default=0))
+    plot_w = width - left - right
+    body = []
+    for i, category in enumerate(categories):
+        y = 6 + i * row
+        body.append(f'<text x="{left - 8}" y="{y + 17}" text-anchor="end" fill="{TEXT}">{escape(category)}</text>')
+        x = float(left)
+        for k, (name, values) in enumerate(series):
+            w = plot_w * values[i] / top_value if top_value else 0
+            if w > 0:
+                body.append(f'<rect x="{x:.1f}" y="{y + 3}" width="{w:.1f}" height="{row - 10}" '
+                            f'fill="{colour(k)}"><title>{escape(category)}, {escape(name)}: '
+                            f'{values[i]:g}</title></rect>')
+            x += w
+        body.append(f'<text x="{x + 6:.1f}" y="{y + 17}" fill="{TEXT}" font-weight="700">{totals[i]:g}</text>')
+    desc = "; ".join(f"{c}: " + ", ".join(f"{name} {vals[i]:g}" for name, vals in series)
+                     for i, c in enumerate(categories))
+    return _svg(width, height, title, desc, body)
+
+
 def lines(dates: Sequence[str], series: Sequence[tuple[str, Sequence[float]]], *, title: str,
           width: int = 1100, height: int = 280, marks: Sequence[tuple[int, int]] = ()) -> Markup:
     """One line per series over dates; ``marks`` are (series index, date index) points to ring red."""
-    left, right, top, bottom = 44, 16, 12, 36
+    left, right, top, bottom = 44, 34, 12, 36
     plot_w, plot_h = width - left - right, height - top - bottom
     top_value = _nice_max(max((max(v, default=0) for _, v in series), default=0))
     body: list[str] = []

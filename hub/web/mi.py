@@ -58,7 +58,7 @@ def mi_page(request: Request, user: StaffUser = Depends(mi_reader), start: str =
                             title="Requests by ward"),
         "channel": charts.bars([c[0] for c in rep.channels], [c[1] for c in rep.channels],
                                title="Requests by channel"),
-        "outcomes": charts.stacked_columns(labels, outcome_series, title="Outcomes by service"),
+        "outcomes": charts.stacked_bars(labels, outcome_series, title="Outcomes by service"),
     }
     query = {"start": start, "end": end, "service": service}
     return render(request, "mi.html", {

@@ -121,6 +121,28 @@ def label(value: str | None) -> str:
     return (value or "").replace("_", " ").capitalize()
 
 
+def service(case_type: str | None) -> str:
+    """A CRM case type for people: ``ctax_single_person_discount`` -> Council Tax single person discount."""
+    from hub.mi import service_label
+
+    return service_label(case_type or "")
+
+
+def hours(value: float | None) -> str:
+    """Hours for people: ``45 s``, ``12 min``, ``3.5 h``, ``2.1 days``."""
+    if value is None:
+        return "–"
+    if value < 1 / 60:
+        return f"{round(value * 3600)} s"
+    if value < 1:
+        return f"{round(value * 60)} min"
+    if value < 48:
+        return f"{value:.1f} h"
+    return f"{value / 24:.1f} days"
+
+
+templates.env.filters["service"] = service
+templates.env.globals["hours"] = hours
 templates.env.filters["flatten"] = flatten
 templates.env.filters["label"] = label
 templates.env.filters["when"] = when
