@@ -40,7 +40,10 @@ DEADLINE_MINUTES = int(os.environ.get("HUB_DEADLINE_MINUTES", "30"))
 
 
 def _deadline() -> Any:
-    """Airflow 3 Deadline Alert: a run not finished DEADLINE_MINUTES after it was queued."""
+    """Airflow 3 Deadline Alert: a run not finished DEADLINE_MINUTES after it was queued
+    (``HUB_DEADLINE_MINUTES=0`` switches them off)."""
+    if DEADLINE_MINUTES <= 0:
+        return None
     from airflow.sdk import AsyncCallback, DeadlineAlert, DeadlineReference
 
     from hub.alerts import deadline_missed
