@@ -181,7 +181,8 @@ def _templates(today: date) -> dict[str, list[dict[str, Any]]]:
     from simulators.waste import sample as waste
 
     rng = random.Random(SEED + 3)
-    spd = [_ctax_case("ctax_single_person_discount", i, rng) for i in range(12) if i != 5]
+    # accounts where two adults live are refused the discount: repeat only one-adult accounts
+    spd = [_ctax_case("ctax_single_person_discount", i, rng) for i in range(12) if (1 + i) % 3]
     bins = [c["data"] for c in waste.sample_cases(today) if c["case_type"] == "waste_missed_bin"
             and date.fromisoformat(c["data"]["collection_date"]) <= today]
     hb = [c["data"] for c in benefits.sample_cases()
@@ -221,6 +222,9 @@ def history_cases(today: date, days: int | None = None) -> list[dict[str, Any]]:
                 at = datetime.combine(day, time(rng.choices(hours, weights=hour_weights)[0],
                                                 rng.randrange(60), rng.randrange(60)), timezone.utc)
                 data = dict(rng.choice(templates[case_type]))
+                if isinstance(data.get("payment"), dict):   # each application pays its own fee
+                    data["payment"] = {**data["payment"],
+                                       "reference": f"PAY-{day:%Y}-{day:%m%d}{n:02d}"}
                 cases.append({"id": f"CRM-H{day:%y%m%d}-{case_type[:4].upper()}{n:02d}",
                               "case_type": case_type, "data": data, "created_at": at.isoformat(),
                               "channel": _channel(rng, case_type)})
