@@ -274,7 +274,8 @@ def up() -> int:
         from demo import accounts as demo_accounts
 
         smtp_port = int(os.environ.get("HUB_DEMO_SMTP_PORT", "8725"))
-        (HOME / "mail").mkdir(exist_ok=True)
+        for part in ("tmp", "new", "cur"):   # a Maildir the sink writes each message into
+            (HOME / "mail" / part).mkdir(parents=True, exist_ok=True)
         stack.start(Process("smtp-sink", ["-m", "aiosmtpd", "-n", "-l", f"127.0.0.1:{smtp_port}",
                                           "-c", "aiosmtpd.handlers.Mailbox", str(HOME / "mail")],
                             port=smtp_port))
