@@ -198,6 +198,19 @@ def _count(rng: random.Random, mean: float) -> int:
     return sum(rng.random() < mean / trials for _ in range(trials))
 
 
+def _history_claim(rng: random.Random, claim: str) -> str:
+    """A Housing Benefit claim the sample cases leave alone, employed like ``claim`` (a change of
+    work needs a claim in that state). The back office's reference for a change is the claim, so
+    history must not reuse the sample cases' claims: a later staff change on one of those is then
+    reported on exactly that case."""
+    from simulators.benefits import sample as benefits
+
+    employed = int(claim[2:]) % 4 == 0
+    pool = [benefits.claim_ref(n) for n in range(15, benefits.CLAIMS)
+            if (n % 4 == 0) == employed]
+    return rng.choice(pool)
+
+
 def history_cases(today: date, days: int | None = None) -> list[dict[str, Any]]:
     """Weeks of earlier requests (``created_at`` in the past, a channel each), repeating accepted
     sample cases; on the day before ``today`` missed-bin reports spike (a missed round)."""
@@ -222,6 +235,8 @@ def history_cases(today: date, days: int | None = None) -> list[dict[str, Any]]:
                 at = datetime.combine(day, time(rng.choices(hours, weights=hour_weights)[0],
                                                 rng.randrange(60), rng.randrange(60)), timezone.utc)
                 data = dict(rng.choice(templates[case_type]))
+                if case_type == "hb_change_of_circumstances":
+                    data["claim_reference"] = _history_claim(rng, data["claim_reference"])
                 if isinstance(data.get("payment"), dict):   # each application pays its own fee
                     data["payment"] = {**data["payment"],
                                        "reference": f"PAY-{day:%Y}-{day:%m%d}{n:02d}"}

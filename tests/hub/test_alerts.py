@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import asyncio
+from concurrent.futures import ThreadPoolExecutor
 from types import SimpleNamespace
 
 import pytest
@@ -52,7 +53,9 @@ def test_a_missed_deadline_alerts_from_the_triggerer(receivers) -> None:
     received, sink = receivers
     context = {"dag_run": {"dag_id": "crm_writeback", "dag_run_id": "asset_triggered__x"},
                "deadline": {"id": "d1", "deadline_time": "2026-03-01T10:30:00+00:00"}}
-    sent = asyncio.run(alerts.deadline_missed(context=context, minutes=30))
+    # the triggerer runs it in its own event loop (a thread here: the browser tests' loop may be running)
+    with ThreadPoolExecutor(1) as pool:
+        sent = pool.submit(asyncio.run, alerts.deadline_missed(context=context, minutes=30)).result()
     assert sent == {"webhook": True, "email": True}
     assert received[0]["kind"] == "deadline_missed"
     assert received[0]["summary"] == "DAG crm_writeback run is late: not finished 30 min after it was queued"
