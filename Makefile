@@ -4,18 +4,24 @@ PYTHON ?= python3.11
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+# Playwright drives Debian's chromium (/usr/bin/chromium); never let it download a browser.
+export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD := 1
 
-.PHONY: demo demo-change test up venv system-packages compose-tools compose-check lock clean
+.PHONY: demo demo-change test up venv system-packages compose-tools compose-check lock clean screenshots
 
 # The Compose implementation that validates docker/compose.yaml offline (no Docker daemon needed),
 # pinned: tests/deploy checks the version.
 COMPOSE_VERSION := 1.29.2
 
-# Debian packages the test suite needs (a real OpenSSH server for the SFTP tests).
+# Debian packages the test suite needs: a real OpenSSH server for the SFTP tests, and chromium for
+# the browser tests (Playwright drives Debian's chromium; it never downloads a browser).
 system-packages:
 	@command -v /usr/sbin/sshd >/dev/null 2>&1 || { \
 	  echo "installing openssh-server (apt-get)"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openssh-server >/dev/null; }
+	@test -x /usr/bin/chromium || { \
+	  echo "installing chromium (apt-get)"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
 	@$(MAKE) --no-print-directory compose-tools
 
 # Debian's docker-compose (validates docker/compose.yaml) and PostgreSQL's client tools (pg_dump and
@@ -56,6 +62,10 @@ up: venv
 
 test: venv system-packages
 	$(PY) -m pytest
+
+# Re-take the README's screenshots of the pages (docs/images/) in chromium.
+screenshots: venv system-packages
+	HUB_UPDATE_SCREENSHOTS=1 $(PY) -m pytest tests/browser/test_screenshots.py -q
 
 # Re-resolve the pinned set from pyproject.toml (run by a person, never by CI).
 lock:

@@ -3,12 +3,28 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints, ValidationError
+from pydantic import (AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints, ValidationError,
+                      field_validator)
 
 CrmId = Annotated[str, StringConstraints(min_length=1, max_length=200, strip_whitespace=True)]
 
 #: Status words the CRM shows the contact-centre agent for a case.
 WriteBackStatus = Literal["in_progress", "completed", "needs_review", "rejected"]
+
+
+Channel = Literal["telephone", "face_to_face", "web", "email", "other"]
+_CHANNELS = {"telephone": "telephone", "phone": "telephone", "tel": "telephone", "call": "telephone",
+             "face_to_face": "face_to_face", "face-to-face": "face_to_face", "face to face": "face_to_face",
+             "f2f": "face_to_face", "in_person": "face_to_face", "counter": "face_to_face",
+             "web": "web", "online": "web", "web_form": "web", "webform": "web", "portal": "web",
+             "app": "web", "email": "email", "e-mail": "email", "e_mail": "email", "mail": "email"}
+
+
+def normalise_channel(value: Any) -> str | None:
+    """A CRM's channel word as one of ``Channel``; unknown words are ``other``, absence is None."""
+    if value is None or not isinstance(value, str) or not value.strip():
+        return None
+    return _CHANNELS.get(value.strip().lower()[:40], "other")
 
 
 class CrmCase(BaseModel):
@@ -26,6 +42,23 @@ class CrmCase(BaseModel):
     updated_at: AwareDatetime
     data: dict[str, Any]
     """The case's fields as the CRM holds them (may contain personal data: never log)."""
+    channel: Channel | None = None
+    """How the customer came (telephone, face_to_face, web, email; anything else is ``other``)."""
+    created_at: AwareDatetime | None = None
+    """When the request was first recorded in the CRM (optional; else version 1's ``updated_at``)."""
+
+    @field_validator("channel", mode="before")
+    @classmethod
+    def _channel(cls, value: Any) -> str | None:
+        return normalise_channel(value)
+
+    @field_validator("created_at", mode="wrap")
+    @classmethod
+    def _created_at(cls, value: Any, handler: Any) -> Any:
+        try:
+            return handler(value)
+        except ValidationError:   # an optional field the hub can do without: read tolerantly
+            return None
 
 
 class WriteBack(BaseModel):

@@ -191,6 +191,12 @@ def demo() -> int:
         f"back-office changes, {f['this_run'].get('written_back', 0) + f['this_run'].get('updates_written_back', 0)} "
         "written back" for s, f in summary.items()))
     print(f"CRM: {crm_stats.get('writebacks_applied', '?')} write-backs applied in all.")
+    # -- people's side: staff accounts for the hub's pages (see demo/accounts.py) --
+    from demo import accounts as demo_accounts
+
+    accounts_file = demo_accounts.ensure(HOME)
+    say("staff accounts for the hub's pages (work desk, operations, MI) are in "
+        f"{accounts_file}; `make up` serves the pages")
     say(f"done in {time.monotonic() - started:.0f} s; logs in {HOME / 'logs'}")
     return 0
 
@@ -261,14 +267,32 @@ def up() -> int:
         redis_url = os.environ.get("HUB_SIGNAL_REDIS_URL", "redis://127.0.0.1:6379/0")
         if redis_answers(redis_url):
             env.update(redis_signal_env(redis_url))
+        env.update(HUB_SMTP_HOST="127.0.0.1", HUB_SMTP_PORT=os.environ.get("HUB_DEMO_SMTP_PORT", "8725"),
+                   HUB_ALERT_EMAIL="integration-support@council.example",
+                   HUB_WEB_BASE_URL=f"http://127.0.0.1:{web_port}")
         stack.start(Process("hub-web", ["-m", "uvicorn", "hub.web.app:app", "--host", "127.0.0.1",
                                         "--port", str(web_port)], port=web_port, env=env))
         stack.start(crm.process(webhook_url=f"http://127.0.0.1:{web_port}/webhooks/crm"))
         stack.start(Process("airflow", ["-m", "airflow", "standalone"], port=8080, env=env),
                     ready_timeout=180)
+        # -- people's side: a local SMTP sink for escalations and alerts, and the staff accounts --
+        from demo import accounts as demo_accounts
+
+        smtp_port = int(os.environ.get("HUB_DEMO_SMTP_PORT", "8725"))
+        for part in ("tmp", "new", "cur"):   # a Maildir the sink writes each message into
+            (HOME / "mail" / part).mkdir(parents=True, exist_ok=True)
+        stack.start(Process("smtp-sink", ["-m", "aiosmtpd", "-n", "-l", f"127.0.0.1:{smtp_port}",
+                                          "-c", "aiosmtpd.handlers.Mailbox", str(HOME / "mail")],
+                            port=smtp_port))
+        accounts_lines = demo_accounts.describe(demo_accounts.ensure(HOME),
+                                                f"http://127.0.0.1:{web_port}")
         password_file = env["HUB_AIRFLOW_PASSWORD_FILE"]
         say("running. Airflow UI: http://127.0.0.1:8080 (user admin; password in "
             f"{password_file}); hub pages: http://127.0.0.1:{web_port}/; CRM simulator: {crm.base_url}")
+        for line in accounts_lines:
+            say(line)
+        say(f"the same pages inside Airflow: http://127.0.0.1:8080/hub/ (Browse menu); "
+            f"e-mails to teams land in {HOME / 'mail'}")
         say("press Ctrl-C to stop everything")
         try:
             while not stack.exited():

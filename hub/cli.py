@@ -119,6 +119,53 @@ def _purge(args: argparse.Namespace) -> int:
     return 0
 
 
+def _users(args: argparse.Namespace) -> int:
+    """Staff accounts for the hub's pages: add, disable, enable, reset-password, list."""
+    from hub import accounts
+    from hub.ledger.db import session_scope
+
+    actor = f"cli:{args.actor}"
+    try:
+        with session_scope() as session:
+            if args.action == "list":
+                for a in accounts.list_accounts(session):
+                    state = "disabled" if a.disabled else "active"
+                    print(f"{a.username:<24} {a.role:<10} {a.teams or '-':<30} {state}")
+                return 0
+            if args.action == "add":
+                password = sys.stdin.readline().rstrip("\n") if args.password_stdin else None
+                account, password = accounts.add_account(
+                    session, username=args.username, role=args.role, teams=args.team or [],
+                    display_name=args.name, password=password, actor=actor)
+                print(f"added {account.username} ({account.role}; teams {account.teams or '-'})")
+                if not args.password_stdin:
+                    print(f"one-time password: {password}")
+                print("they choose their own password when they first sign in")
+            elif args.action == "disable":
+                accounts.disable(session, args.username, actor=actor)
+                print(f"{args.username} is disabled; their sessions have ended")
+            elif args.action == "enable":
+                accounts.enable(session, args.username, actor=actor)
+                print(f"{args.username} is enabled")
+            elif args.action == "reset-password":
+                password = accounts.reset_password(session, args.username, actor=actor)
+                print(f"one-time password for {args.username}: {password}")
+                print("their sessions have ended; they choose a new password when they sign in")
+    except accounts.AccountError as exc:
+        print(f"hub users {args.action}: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+def _escalate(args: argparse.Namespace) -> int:
+    from hub import escalation
+
+    stats = escalation.escalate_overdue()
+    print(f"{stats.items} overdue work items escalated in {stats.emails} e-mails"
+          + (f"; {stats.failed_teams} teams could not be e-mailed (will retry)" if stats.failed_teams else ""))
+    return 1 if stats.failed_teams else 0
+
+
 def main(argv: list[str] | None = None) -> int:
     from hub.ledger.restore import DEFAULT_ID_GAP
 
@@ -148,6 +195,25 @@ def main(argv: list[str] | None = None) -> int:
     purge = sub.add_parser("purge", help="blank personal data past the retention period")
     purge.add_argument("--days", type=int)
     purge.set_defaults(run=_purge)
+    users = sub.add_parser("users", help="staff accounts for the hub's pages")
+    users.set_defaults(run=_users, actor="operator")
+    user_actions = users.add_subparsers(dest="action", required=True)
+    user_actions.add_parser("list", help="every account")
+    add = user_actions.add_parser("add", help="add an account; prints a one-time password")
+    add.add_argument("username")
+    add.add_argument("--role", choices=["member", "operations", "admin"], default="member")
+    add.add_argument("--team", action="append",
+                     help="a team whose work items they see (repeat for several)")
+    add.add_argument("--name", help="full name shown on the pages")
+    add.add_argument("--password-stdin", action="store_true",
+                     help="read the first password from standard input instead of generating one")
+    for action, text in (("disable", "stop an account signing in; ends its sessions"),
+                         ("enable", "let a disabled account sign in again"),
+                         ("reset-password", "a new one-time password; ends its sessions")):
+        user_actions.add_parser(action, help=text).add_argument("username")
+    desk = sub.add_parser("escalate-overdue",
+                          help="e-mail each team its overdue work items (once per item)")
+    desk.set_defaults(run=_escalate)
     args = parser.parse_args(argv)
     return int(args.run(args))
 

@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 from crm_adapter.models import CrmCase
 from crm_adapter.pull import pull_cases
 from crm_adapter.rest import CrmClient
-from hub import outbox
+from hub import outbox, wards
 from hub.ledger.db import session_scope
 from hub.ledger.models import Case, CaseState, Command, Cursor, InboundRejection, utcnow
 from hub.workitems import OPERATIONS_TEAM, open_work_item
@@ -38,7 +38,10 @@ def record_case(case: CrmCase, *, source: str, url: str | None = None) -> bool:
                 return False
             session.add(Case(crm_id=case.crm_id, version=case.version, case_type=case.case_type,
                              source=source, state=CaseState.RECEIVED.value, payload=case.data,
-                             crm_updated_at=case.updated_at, received_at=utcnow()))
+                             crm_updated_at=case.updated_at, received_at=utcnow(),
+                             crm_created_at=case.created_at or (case.updated_at if case.version == 1
+                                                                else None),
+                             channel=case.channel, ward=wards.ward_of_case(case.data)))
         return True
     except IntegrityError:   # a concurrent delivery of the same version won the race
         return False

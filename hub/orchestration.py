@@ -70,9 +70,29 @@ def _schedule(cron: str, *assets: Asset) -> AssetOrTimeSchedule:
     return AssetOrTimeSchedule(timetable=CronTriggerTimetable(cron, timezone="UTC"), assets=list(assets))
 
 
-def _dag(dag_id: str, schedule: Any, doc: str, tags: list[str]) -> DAG:
+DEADLINE_MINUTES = int(os.environ.get("HUB_DEADLINE_MINUTES", "30"))
+
+
+def _deadline() -> Any:
+    """Airflow 3 Deadline Alert: a run not finished DEADLINE_MINUTES after it was queued
+    (``HUB_DEADLINE_MINUTES=0`` switches them off)."""
+    if DEADLINE_MINUTES <= 0:
+        return None
+    from airflow.sdk import AsyncCallback, DeadlineAlert, DeadlineReference
+
+    from hub.alerts import deadline_missed
+
+    return DeadlineAlert(reference=DeadlineReference.DAGRUN_QUEUED_AT,
+                         interval=timedelta(minutes=DEADLINE_MINUTES),
+                         callback=AsyncCallback(deadline_missed, kwargs={"minutes": DEADLINE_MINUTES}))
+
+
+def _dag(dag_id: str, schedule: Any, doc: str, tags: list[str], *, deadline: bool = False) -> DAG:
+    from hub.alerts import on_dag_failure
+
     return DAG(dag_id=dag_id, schedule=schedule, start_date=START, catchup=False, max_active_runs=1,
-               default_args=DEFAULT_ARGS, tags=["hub", *tags], doc_md=doc)
+               default_args=DEFAULT_ARGS, tags=["hub", *tags], doc_md=doc,
+               on_failure_callback=on_dag_failure, deadline=_deadline() if deadline else None)
 
 
 @contextlib.contextmanager
@@ -100,7 +120,7 @@ def intake_dag(cron: str = "*/5 * * * *") -> DAG:
               "Pull CRM cases changed since the stored cursor, then map every received case into "
               "back-office commands. Webhook deliveries are recorded and mapped on arrival; this is "
               "the backstop. Emits `hub://ledger/commands/<system>` only for systems that got new "
-              "commands.", ["crm", "intake"]) as dag:
+              "commands.", ["crm", "intake"], deadline=True) as dag:
 
         @task
         def pull_cases() -> int:
@@ -130,7 +150,7 @@ def dispatch_dag(system_id: str, cron: str = "*/10 * * * *") -> DAG:
               f"{MAX_BATCHES} per task, {lanes} task(s) at once); after each batch, write its "
               "outcomes back to the CRM. Outcomes go to the ledger, the CRM outbox and work items; "
               "a write-back left undelivered hands over to `crm_writeback`.",
-              ["dispatch", system_id.split("_")[0]]) as dag:
+              ["dispatch", system_id.split("_")[0]], deadline=True) as dag:
 
         @task(outlets=[OUTBOX_HANDOFF])
         def send_batches(lane: int, **context: Any) -> dict[str, Any]:
@@ -175,7 +195,7 @@ def writeback_dag(cron: str = "*/5 * * * *") -> DAG:
               "Write outcomes and later status changes back to the CRM (reference, status, note); "
               "each message is applied once by its idempotency key. Dispatch and status sync "
               "deliver their own; this delivers what they could not, and invalid-case notices.",
-              ["crm", "write-back"]) as dag:
+              ["crm", "write-back"], deadline=True) as dag:
 
         @task
         def deliver() -> dict[str, Any]:
@@ -185,6 +205,23 @@ def writeback_dag(cron: str = "*/5 * * * *") -> DAG:
                 return vars(outbox.deliver_pending(connections.crm_client()))
 
         deliver()
+    return dag
+
+
+def desk_escalation_dag(cron: str = "*/15 * * * *") -> DAG:
+    """E-mail each team its work items that have gone past their SLA (once per item)."""
+    with _dag("hub_desk_escalation", _schedule(cron),
+              "E-mail each back-office team the work items past their due time (SLAs in "
+              "`hub/desk.yaml` or `HUB_DESK_CONFIG`), once per item, over `HUB_SMTP_HOST`.",
+              ["desk"]) as dag:
+
+        @task
+        def escalate_overdue() -> dict[str, int]:
+            from hub import escalation
+
+            return vars(escalation.escalate_overdue())
+
+        escalate_overdue()
     return dag
 
 

@@ -63,7 +63,7 @@ def fail(session: Session, command: Command, *, reason: str) -> None:
     command.settled_at = utcnow()
     label = _system_label(command.system)
     open_work_item(session, dedupe_key=f"command:{command.id}:delivery_failed", kind="delivery_failed",
-                   system=command.system, case_id=command.case_id, command_id=command.id,
+                   system=command.system, case_id=command.case_id, command_id=command.id, reopen=True,
                    reason=f"Could not deliver {command.operation} for CRM case {command.case.crm_id} "
                           f"to {label} after {command.attempts} attempts: {reason}")
     outbox.enqueue(session, dedupe_key=f"command:{command.id}:outcome", case=command.case,

@@ -7,8 +7,8 @@ from typing import Any
 from sqlalchemy import func, select
 
 from hub.ledger.db import session_scope
-from hub.ledger.models import (Attempt, Case, CaseState, Command, CommandState, OutboxMessage,
-                               OutboxState, WorkItem, WorkItemState)
+from hub.ledger.models import (OPEN_WORK_ITEM_STATES, Attempt, Case, CaseState, Command, CommandState,
+                               OutboxMessage, OutboxState, WorkItem)
 
 FIGURES = ("received", "sent", "confirmed", "rejected", "awaiting", "pending", "failed",
            "written_back", "work_items", "open_work_items", "attempts")
@@ -20,7 +20,8 @@ def system_figures(url: str | None = None) -> dict[str, dict[str, int]]:
     ``rejected`` counts back-office refusals and cases the hub refused as invalid before sending
     (``rejected_invalid``); each rejection is written back to the CRM and opens one work item.
     ``written_back`` counts outcome messages delivered to the CRM (later status updates are counted
-    separately as ``updates_written_back``).
+    separately as ``updates_written_back``, and what people on the work desk sent as
+    ``desk_written_back``).
     """
     out: dict[str, dict[str, int]] = defaultdict(lambda: {name: 0 for name in FIGURES})
     with session_scope(url) as session:
@@ -44,6 +45,8 @@ def system_figures(url: str | None = None) -> dict[str, dict[str, int]]:
                 figures["awaiting"] += count
             elif state == CommandState.FAILED.value:
                 figures["failed"] += count
+            elif state == CommandState.CANCELLED.value:
+                figures["cancelled"] = figures.get("cancelled", 0) + count
             else:
                 figures["pending"] += count
         for system, sent, attempts in session.execute(
@@ -56,14 +59,15 @@ def system_figures(url: str | None = None) -> dict[str, dict[str, int]]:
                 .where(OutboxMessage.state == OutboxState.SENT.value)
                 .group_by(OutboxMessage.system, OutboxMessage.kind)):
             if system:
-                key = "updates_written_back" if kind == "update" else "written_back"
+                key = {"update": "updates_written_back", "outcome": "written_back",
+                       "invalid": "written_back"}.get(kind, "desk_written_back")
                 out[system][key] = out[system].get(key, 0) + count
         for system, state, count in session.execute(
                 select(WorkItem.system, WorkItem.state, func.count())
                 .group_by(WorkItem.system, WorkItem.state)):
             if system:
                 out[system]["work_items"] += count
-                if state != WorkItemState.DONE.value:
+                if state in OPEN_WORK_ITEM_STATES:
                     out[system]["open_work_items"] += count
     return {system: dict(figures) for system, figures in sorted(out.items())}
 

@@ -15,7 +15,8 @@ from sqlalchemy import select, update
 from hub.ledger.db import session_scope
 from hub.ledger.models import (Case, CaseState, Command, CommandState, InboundRejection, utcnow)
 
-FINISHED = (CommandState.CONFIRMED.value, CommandState.REJECTED.value, CommandState.FAILED.value)
+FINISHED = (CommandState.CONFIRMED.value, CommandState.REJECTED.value, CommandState.FAILED.value,
+            CommandState.CANCELLED.value)
 
 
 def retention_days() -> int:

@@ -155,4 +155,97 @@ def demo_cases() -> list[dict[str, Any]]:
 
     for case in housing.sample_cases(demo_today()):
         add(case["case_type"], case["data"])
+    channels = random.Random(SEED + 7)
+    for case in cases:
+        case["channel"] = _channel(channels, case["case_type"])
+    return cases + history_cases(demo_today())
+
+
+#: How customers reach the council, by kind of request (weights for telephone, web, face to face, e-mail).
+_CHANNEL_WEIGHTS = {"waste": (30, 60, 3, 7), "ctax": (50, 35, 8, 7), "nndr": (30, 20, 5, 45),
+                    "hb": (45, 25, 25, 5), "licence": (15, 55, 10, 20)}
+CHANNELS = ("telephone", "web", "face_to_face", "email")
+#: Days of sample history before the demo's "today" (management information needs several weeks).
+HISTORY_DAYS = int(os.environ.get("HUB_DEMO_HISTORY_DAYS", "63"))
+#: The service whose demand spikes on the day before "today" (so the early warning has something).
+SPIKING_SERVICE = "waste_missed_bin"
+#: Cases a day per service on a weekday and at the weekend (Poisson-like around these).
+_DAILY = {"waste_missed_bin": (4.0, 1.5), "ctax_single_person_discount": (2.0, 0.3),
+          "hb_change_of_circumstances": (2.0, 0.2), "licence_application": (0.8, 0.1)}
+
+
+def _channel(rng: random.Random, case_type: str) -> str:
+    weights = _CHANNEL_WEIGHTS.get(case_type.split("_")[0], (40, 40, 10, 10))
+    return rng.choices(CHANNELS, weights=weights)[0]
+
+
+def _templates(today: date) -> dict[str, list[dict[str, Any]]]:
+    """Sample cases the back offices accept, to repeat through the history (refused ones left out)."""
+    from simulators.benefits import sample as benefits
+    from simulators.licensing import sample as licensing
+    from simulators.waste import sample as waste
+
+    rng = random.Random(SEED + 3)
+    # accounts where two adults live are refused the discount: repeat only one-adult accounts
+    spd = [_ctax_case("ctax_single_person_discount", i, rng) for i in range(12) if (1 + i) % 3]
+    bins = [c["data"] for c in waste.sample_cases(today) if c["case_type"] == "waste_missed_bin"
+            and date.fromisoformat(c["data"]["collection_date"]) <= today]
+    hb = [c["data"] for c in benefits.sample_cases()
+          if c["data"]["claim_reference"] not in (benefits.UNKNOWN_CLAIM, benefits.EMPLOYED_CLAIM)]
+    licences = [c["data"] for c in licensing.sample_cases() if c["id"] not in licensing.REFUSED_CASES]
+    return {"waste_missed_bin": bins, "ctax_single_person_discount": spd,
+            "hb_change_of_circumstances": hb, "licence_application": licences}
+
+
+def _count(rng: random.Random, mean: float) -> int:
+    """A small random count around ``mean`` (sum of Bernoulli trials: cheap and deterministic)."""
+    trials = max(1, int(mean * 3))
+    return sum(rng.random() < mean / trials for _ in range(trials))
+
+
+def _history_claim(rng: random.Random, claim: str) -> str:
+    """A Housing Benefit claim the sample cases leave alone, employed like ``claim`` (a change of
+    work needs a claim in that state). The back office's reference for a change is the claim, so
+    history must not reuse the sample cases' claims: a later staff change on one of those is then
+    reported on exactly that case."""
+    from simulators.benefits import sample as benefits
+
+    employed = int(claim[2:]) % 4 == 0
+    pool = [benefits.claim_ref(n) for n in range(15, benefits.CLAIMS)
+            if (n % 4 == 0) == employed]
+    return rng.choice(pool)
+
+
+def history_cases(today: date, days: int | None = None) -> list[dict[str, Any]]:
+    """Weeks of earlier requests (``created_at`` in the past, a channel each), repeating accepted
+    sample cases; on the day before ``today`` missed-bin reports spike (a missed round)."""
+    from datetime import datetime, time, timedelta, timezone
+
+    days = HISTORY_DAYS if days is None else days
+    if days <= 0:
+        return []
+    rng = random.Random(SEED + 11)
+    templates = _templates(today)
+    hours = list(range(8, 19))
+    hour_weights = [6, 10, 12, 11, 8, 7, 9, 10, 8, 6, 3]
+    cases: list[dict[str, Any]] = []
+    for back in range(days, 0, -1):
+        day = today - timedelta(days=back)
+        weekend = day.weekday() >= 5
+        for case_type, (weekday_mean, weekend_mean) in _DAILY.items():
+            count = _count(rng, weekend_mean if weekend else weekday_mean)
+            if case_type == SPIKING_SERVICE and back == 1:
+                count += 24
+            for n in range(count):
+                at = datetime.combine(day, time(rng.choices(hours, weights=hour_weights)[0],
+                                                rng.randrange(60), rng.randrange(60)), timezone.utc)
+                data = dict(rng.choice(templates[case_type]))
+                if case_type == "hb_change_of_circumstances":
+                    data["claim_reference"] = _history_claim(rng, data["claim_reference"])
+                if isinstance(data.get("payment"), dict):   # each application pays its own fee
+                    data["payment"] = {**data["payment"],
+                                       "reference": f"PAY-{day:%Y}-{day:%m%d}{n:02d}"}
+                cases.append({"id": f"CRM-H{day:%y%m%d}-{case_type[:4].upper()}{n:02d}",
+                              "case_type": case_type, "data": data, "created_at": at.isoformat(),
+                              "channel": _channel(rng, case_type)})
     return cases

@@ -10,6 +10,9 @@ from pathlib import Path
 _AIRFLOW_HOME = tempfile.mkdtemp(prefix="hub-tests-airflow-")
 os.environ.setdefault("AIRFLOW_HOME", _AIRFLOW_HOME)
 os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
+# Staff passwords: a cheaper argon2id profile than production's (RFC 9106 low-memory), for speed.
+os.environ.setdefault("HUB_ARGON2_TIME_COST", "1")
+os.environ.setdefault("HUB_ARGON2_MEMORY_KIB", "8192")
 os.environ.setdefault("AIRFLOW__CORE__DAGS_FOLDER", str(Path(__file__).resolve().parent.parent / "dags"))
 
 import pytest  # noqa: E402

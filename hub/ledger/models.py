@@ -65,6 +65,7 @@ class CommandState(str, enum.Enum):
     CONFIRMED = "confirmed"
     REJECTED = "rejected"
     FAILED = "failed"       # gave up after repeated transient failures; a work item is open
+    CANCELLED = "cancelled"  # a person decided it will not be done (the CRM is told why)
 
 
 class OutboxState(str, enum.Enum):
@@ -77,6 +78,11 @@ class WorkItemState(str, enum.Enum):
     OPEN = "open"
     IN_PROGRESS = "in_progress"
     DONE = "done"
+    CANCELLED = "cancelled"
+
+
+#: Work-item states a person still has to act on.
+OPEN_WORK_ITEM_STATES = (WorkItemState.OPEN.value, WorkItemState.IN_PROGRESS.value)
 
 
 class Case(Base):
@@ -99,6 +105,12 @@ class Case(Base):
     crm_updated_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
     received_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
     purged_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    crm_created_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), index=True)
+    """When the customer's request was made (the CRM's created time; else its first update time)."""
+    channel: Mapped[str | None] = mapped_column(String(16))
+    """How the customer came: telephone, face_to_face, web, email, other (from the CRM)."""
+    ward: Mapped[str | None] = mapped_column(String(16))
+    """Ward code from the case's UPRN or postcode (kept after retention blanks the payload)."""
 
     commands: Mapped[list["Command"]] = relationship(back_populates="case")
 
@@ -127,6 +139,8 @@ class Command(Base):
     created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow, onupdate=utcnow)
     settled_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    replaces_command_id: Mapped[int | None] = mapped_column(ForeignKey("commands.id"))
+    """Set on a corrected resend (fix and retry): the refused command this one replaces."""
 
     case: Mapped[Case] = relationship(back_populates="commands")
     attempt_log: Mapped[list["Attempt"]] = relationship(back_populates="command",
@@ -193,6 +207,11 @@ class WorkItem(Base):
     resolution: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
     closed_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    resolution_code: Mapped[str | None] = mapped_column(String(40))
+    due_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), index=True)
+    """From the kind's SLA (desk configuration) when the item opens."""
+    escalated_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    updated_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
 
 
 class Cursor(Base):
@@ -242,3 +261,78 @@ class BackofficeUpdate(Base):
     status: Mapped[str] = mapped_column(String(40))
     changed_at: Mapped[datetime] = mapped_column(UtcDateTime())
     received_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
+
+
+class Account(Base):
+    """A member of staff who signs in to the hub's pages. Passwords are argon2 hashes."""
+
+    __tablename__ = "accounts"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    username: Mapped[str] = mapped_column(String(80), unique=True)
+    display_name: Mapped[str] = mapped_column(String(120))
+    role: Mapped[str] = mapped_column(String(16))
+    """``member`` (of teams), ``operations`` or ``admin``."""
+    teams: Mapped[str] = mapped_column(String(200), default="")
+    """Comma-separated teams whose work items the account sees and acts on."""
+    password_hash: Mapped[str] = mapped_column(String(255))
+    must_change_password: Mapped[bool] = mapped_column(Boolean, default=True)
+    disabled: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
+    password_changed_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    last_login_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+
+
+class WebSession(Base):
+    """A signed-in browser. The id is the SHA-256 of the cookie value, so the table holds no token."""
+
+    __tablename__ = "web_sessions"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"), index=True)
+    csrf_token: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
+    last_seen_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UtcDateTime(), index=True)
+
+
+class LoginAttempt(Base):
+    """One try at signing in (for rate limiting). ``client`` is a digest, never the address."""
+
+    __tablename__ = "login_attempts"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    username: Mapped[str] = mapped_column(String(80), index=True)
+    client: Mapped[str] = mapped_column(String(64), index=True)
+    at: Mapped[datetime] = mapped_column(UtcDateTime(), index=True)
+    succeeded: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class AuditEntry(Base):
+    """Who did what, when, to what, with the state before and after. Codes and references only."""
+
+    __tablename__ = "audit_log"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow, index=True)
+    actor: Mapped[str] = mapped_column(String(80))
+    action: Mapped[str] = mapped_column(String(40))
+    target: Mapped[str] = mapped_column(String(120))
+    """``work_item:12``, ``command:5``, ``account:jo.bloggs``..."""
+    work_item_id: Mapped[int | None] = mapped_column(ForeignKey("work_items.id"), index=True)
+    command_id: Mapped[int | None] = mapped_column(ForeignKey("commands.id"), index=True)
+    state_before: Mapped[str | None] = mapped_column(String(40))
+    state_after: Mapped[str | None] = mapped_column(String(40))
+    detail: Mapped[str | None] = mapped_column(String(500))
+
+
+class WorkItemComment(Base):
+    """A note a member of staff adds to a work item (shown to the owning team only)."""
+
+    __tablename__ = "work_item_comments"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    work_item_id: Mapped[int] = mapped_column(ForeignKey("work_items.id"), index=True)
+    author: Mapped[str] = mapped_column(String(80))
+    at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
+    body: Mapped[str] = mapped_column(Text)

@@ -7,14 +7,13 @@ HUB_AIRFLOW_USERNAME and HUB_AIRFLOW_PASSWORD(_FILE). Building the app does no I
 """
 from __future__ import annotations
 
-import hmac
 import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from fastapi import FastAPI, Header, HTTPException, Request
-from pydantic import BaseModel
+from fastapi import Depends, FastAPI, HTTPException, Request
+from pydantic import BaseModel, Field
 from sqlalchemy.exc import IntegrityError
 
 from connectors.errors import PermanentError, Rejected, TransientError
@@ -26,6 +25,7 @@ from hub.ledger.models import CaseState, WebhookDelivery, utcnow
 from hub.lookups import Lookups
 from hub.orchestration_assets import assets_with_new_work
 from hub.signals import SignalPublisher, publisher_from_env
+from hub.web import auth, site
 
 
 def _secret() -> bytes:
@@ -66,18 +66,8 @@ def record_and_signal(case: CrmCase, *, url: str | None,
 
 
 class CloseWorkItem(BaseModel):
-    resolution: str
-    closed_by: str
-
-
-def _require_api_token(authorization: str | None) -> None:
-    """Bearer token from HUB_API_TOKEN for the hub's API (lookups, work items)."""
-    expected = os.environ.get("HUB_API_TOKEN", "")
-    if not expected:
-        raise HTTPException(503, "the API is switched off: HUB_API_TOKEN is not set")
-    given = (authorization or "").removeprefix("Bearer ").strip()
-    if not hmac.compare_digest(given.encode(), expected.encode()):
-        raise HTTPException(401, "a valid bearer token is required")
+    resolution: str = Field(min_length=1, max_length=1000)
+    closed_by: str = Field(min_length=1, max_length=60)
 
 
 _UNSET: Any = object()
@@ -114,21 +104,19 @@ def create_app(*, url: str | None = None, secret: Any = None, signals: Any = "en
     def health() -> dict[str, str]:
         return {"status": "ok"}
 
-    @app.get("/api/signals")
+    @app.get("/api/signals", dependencies=[Depends(auth.operations_or_token)])
     def signal_figures() -> dict[str, Any]:
         """Signals to Airflow since start: counts per asset, no personal data."""
         return publisher.snapshot() if publisher is not None else {"transport": None}
 
-    @app.get("/api/systems")
+    @app.get("/api/systems", dependencies=[Depends(auth.operations_or_token)])
     def systems() -> dict[str, dict[str, int]]:
         return reports.system_figures(url)
 
-    @app.get("/api/lookups/{system}/{kind}")
-    def lookup(system: str, kind: str, request: Request,
-               authorization: str | None = Header(default=None)) -> dict[str, Any]:
+    @app.get("/api/lookups/{system}/{kind}", dependencies=[Depends(auth.require_api_token)])
+    def lookup(system: str, kind: str, request: Request) -> dict[str, Any]:
         """Read-through query to a back office, e.g.
         ``/api/lookups/waste_bartec/waste.collection_slots?uprn=...&service=bulky``."""
-        _require_api_token(authorization)
         try:
             result = lookups.lookup(system, kind, dict(request.query_params))
         except KeyError as exc:
@@ -145,18 +133,18 @@ def create_app(*, url: str | None = None, secret: Any = None, signals: Any = "en
 
     @app.get("/api/work-items")
     def list_items(team: str | None = None,
-                   authorization: str | None = Header(default=None)) -> list[dict[str, Any]]:
-        _require_api_token(authorization)
+                   caller: Any = Depends(auth.api_caller)) -> list[dict[str, Any]]:
+        """Open work items (the bearer token sees every team; a signed-in person their own)."""
+        teams = None if isinstance(caller, auth.MachineCaller) else caller.visible_teams()
         with session_scope(url) as session:
             return [{"id": i.id, "team": i.team, "system": i.system, "kind": i.kind,
                      "reason": i.reason, "state": i.state, "case_id": i.case_id,
-                     "created_at": i.created_at.isoformat()}
-                    for i in workitems.list_work_items(session, team=team)]
+                     "created_at": i.created_at.isoformat(),
+                     "due_at": i.due_at.isoformat() if i.due_at else None}
+                    for i in workitems.list_work_items(session, team=team, teams=teams)]
 
-    @app.post("/api/work-items/{item_id}/close")
-    def close_item(item_id: int, body: CloseWorkItem,
-                   authorization: str | None = Header(default=None)) -> dict[str, Any]:
-        _require_api_token(authorization)
+    @app.post("/api/work-items/{item_id}/close", dependencies=[Depends(auth.require_api_token)])
+    def close_item(item_id: int, body: CloseWorkItem) -> dict[str, Any]:
         with session_scope(url) as session:
             try:
                 item = workitems.close_work_item(session, item_id, resolution=body.resolution,
@@ -165,6 +153,7 @@ def create_app(*, url: str | None = None, secret: Any = None, signals: Any = "en
                 raise HTTPException(404, str(exc)) from exc
             return {"id": item.id, "state": item.state}
 
+    site.install(app, url=url)
     return app
 
 

@@ -30,6 +30,7 @@ class CaseBody(BaseModel):
 
     case_type: str = Field(min_length=1, max_length=100)
     data: dict[str, Any]
+    channel: Literal["telephone", "face_to_face", "web", "email"] | None = None
 
 
 class UpdateBody(BaseModel):
@@ -69,7 +70,8 @@ def seed_demo_cases(store: CrmStore) -> int:
     """Load the shared demo cases (idempotent: unchanged cases keep their version)."""
     changed = 0
     for case in demo_cases():
-        changed += store.put_case(case["id"], case["case_type"], case["data"]).changed
+        changed += store.put_case(case["id"], case["case_type"], case["data"],
+                                  channel=case.get("channel"), created_at=case.get("created_at")).changed
     return changed
 
 
@@ -118,7 +120,7 @@ def create_app(db_path: Path, *, token: str, webhook_url: str | None = None,
 
     @app.put("/api/v1/cases/{crm_id}", dependencies=[api])
     def put_case(crm_id: str, body: CaseBody, response: Response) -> dict[str, Any]:
-        result = store.put_case(crm_id, body.case_type, body.data)
+        result = store.put_case(crm_id, body.case_type, body.data, channel=body.channel)
         response.status_code = 201 if result.created else 200
         if result.changed and pusher is not None:
             pusher.push(result.case)

@@ -24,7 +24,9 @@ CREATE TABLE IF NOT EXISTS cases (
     status TEXT NOT NULL DEFAULT 'new',
     backoffice_reference TEXT,
     backoffice_system TEXT,
-    notes TEXT NOT NULL DEFAULT '[]'
+    notes TEXT NOT NULL DEFAULT '[]',
+    channel TEXT,
+    created_at TEXT
 );
 CREATE TABLE IF NOT EXISTS writebacks (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -94,6 +96,10 @@ class CrmStore:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA foreign_keys=ON")
         self._db.executescript(_SCHEMA)
+        columns = {row[1] for row in self._db.execute("PRAGMA table_info(cases)")}
+        for column in ("channel", "created_at"):   # files made before these fields existed
+            if column not in columns:
+                self._db.execute(f"ALTER TABLE cases ADD COLUMN {column} TEXT")
 
     def close(self) -> None:
         with self._lock:
@@ -112,8 +118,13 @@ class CrmStore:
 
     # -- cases ---------------------------------------------------------------------------------
 
-    def put_case(self, crm_id: str, case_type: str, data: dict[str, Any]) -> PutResult:
-        """Create a case, or bump its version when its type or data changed."""
+    def put_case(self, crm_id: str, case_type: str, data: dict[str, Any], *,
+                 channel: str | None = None, created_at: str | None = None) -> PutResult:
+        """Create a case, or bump its version when its type or data changed.
+
+        ``channel`` is how the customer came (telephone, face_to_face, web, email); ``created_at``
+        backdates a new case (sample history), which is then also its first ``updated_at``.
+        """
         with self._tx() as db:
             row = db.execute("SELECT * FROM cases WHERE crm_id = ?", (crm_id,)).fetchone()
             if row is not None and row["case_type"] == case_type and \
@@ -121,9 +132,10 @@ class CrmStore:
                 return PutResult(_case_json(row), created=False, changed=False)
             seq = db.execute("SELECT COALESCE(MAX(change_seq), 0) + 1 FROM cases").fetchone()[0]
             if row is None:
+                created = created_at or _now()
                 db.execute("INSERT INTO cases (crm_id, case_type, data, version, updated_at,"
-                           " change_seq) VALUES (?, ?, ?, 1, ?, ?)",
-                           (crm_id, case_type, _canonical(data), _now(), seq))
+                           " change_seq, channel, created_at) VALUES (?, ?, ?, 1, ?, ?, ?, ?)",
+                           (crm_id, case_type, _canonical(data), created, seq, channel, created))
             else:
                 db.execute("UPDATE cases SET case_type = ?, data = ?, version = version + 1,"
                            " updated_at = ?, change_seq = ? WHERE crm_id = ?",
@@ -211,6 +223,10 @@ class CrmStore:
 def _case_json(row: sqlite3.Row, *, detail: bool = False) -> dict[str, Any]:
     case = {"crm_id": row["crm_id"], "version": row["version"], "case_type": row["case_type"],
             "updated_at": row["updated_at"], "data": json.loads(row["data"])}
+    if row["channel"]:
+        case["channel"] = row["channel"]
+    if row["created_at"]:
+        case["created_at"] = row["created_at"]
     if detail:
         case.update(status=row["status"], backoffice_reference=row["backoffice_reference"],
                     backoffice_system=row["backoffice_system"], notes=json.loads(row["notes"]))

@@ -25,3 +25,13 @@ def test_crm_adapter_imports_no_hub_simulators_or_airflow() -> None:
     for path in files:
         bad = {n for n in _imports(path) if n.split(".")[0] in FORBIDDEN}
         assert not bad, f"{path.name} imports {sorted(bad)}"
+
+
+def test_channel_words_are_read_tolerantly() -> None:
+    from crm_adapter.models import normalise_channel
+
+    assert normalise_channel("Phone") == "telephone"
+    assert normalise_channel("Face to face") == "face_to_face"
+    assert normalise_channel("E-mail") == "email"
+    assert normalise_channel("carrier pigeon") == "other"
+    assert normalise_channel("") is None and normalise_channel(42) is None

@@ -108,3 +108,46 @@ def test_create_app_checks_its_settings(tmp_path: Path) -> None:
         create_app(tmp_path / "a.sqlite", token="")
     with pytest.raises(ValueError):
         create_app(tmp_path / "b.sqlite", token="t", webhook_url="http://127.0.0.1:1/x")
+
+
+def test_cases_carry_their_channel_and_history_keeps_its_created_time(tmp_path: Path) -> None:
+    from datetime import date, datetime
+
+    from crm_adapter.models import CrmCase
+    from simulators.world import SPIKING_SERVICE, history_cases
+
+    app = create_app(tmp_path / "crm.sqlite", token=TOKEN, seed_demo=True)
+    with serve_in_thread(app) as url, httpx.Client(
+            base_url=url, headers={"Authorization": f"Bearer {TOKEN}"}, timeout=10) as http:
+        feed = http.get("/api/v1/cases", params={"limit": 1000}).json()["cases"]
+        made = http.put("/api/v1/cases/NEW1", json={"case_type": "t", "data": {}, "channel": "web"})
+        assert made.json()["channel"] == "web"
+    app.state.store.close()
+    cases = [CrmCase.model_validate(c) for c in feed]   # the hub reads every one
+    assert {c.channel for c in cases} <= {"telephone", "web", "face_to_face", "email"}
+    history = [c for c in cases if c.crm_id.startswith("CRM-H")]
+    assert history and all(c.created_at == c.updated_at and c.created_at.date() < date.today()
+                           for c in history)
+    days = {c.created_at.date() for c in history}
+    assert (max(days) - min(days)).days >= 42, "several weeks of history"
+    spike = max(days)
+    on_spike = sum(1 for c in history if c.created_at.date() == spike and c.case_type == SPIKING_SERVICE)
+    assert on_spike >= 20, "the day before today has the missed-bin spike"
+    assert history_cases(date(2026, 3, 18), 0) == []
+    assert isinstance(datetime.fromisoformat(feed[0]["updated_at"]), datetime)
+
+
+def test_the_store_adds_the_new_columns_to_an_older_file(tmp_path: Path) -> None:
+    import sqlite3
+
+    old = sqlite3.connect(tmp_path / "old.sqlite")
+    old.executescript("CREATE TABLE cases (crm_id TEXT PRIMARY KEY, case_type TEXT NOT NULL, data TEXT NOT NULL,"
+                      " version INTEGER NOT NULL, updated_at TEXT NOT NULL, change_seq INTEGER NOT NULL UNIQUE,"
+                      " status TEXT NOT NULL DEFAULT 'new', backoffice_reference TEXT, backoffice_system TEXT,"
+                      " notes TEXT NOT NULL DEFAULT '[]');")
+    old.close()
+    from simulators.crm.store import CrmStore
+
+    store = CrmStore(tmp_path / "old.sqlite")
+    assert store.put_case("A", "t", {}, channel="email").case["channel"] == "email"
+    store.close()
