@@ -25,7 +25,8 @@ from pathlib import Path
 EXAMPLE = Path(__file__).resolve().parent.parent / ".env.example"
 SECRET_NAME = re.compile(r"(_PASSWORD|_SECRET|_TOKEN|_KEY)$")
 SIMULATOR_SECRETS = {"CRM_SIM_TOKEN", "REVENUES_SIM_PASSWORD", "WASTE_SIM_PASSWORD",
-                     "BENEFITS_SIM_PASSWORD", "LICENSING_DB_PASSWORD"}
+                     "BENEFITS_SIM_PASSWORD", "LICENSING_DB_PASSWORD",
+                     "HOUSING_SIM_CLIENT_SECRET"}
 LINE = re.compile(r"^([A-Z][A-Z0-9_]*)=(.*)$")
 
 
@@ -61,6 +62,9 @@ def simulator_connections(values: dict[str, str]) -> dict[str, dict[str, object]
             "conn_type": "postgres", "host": "postgres", "port": 5432, "login": "licensing",
             "password": values["LICENSING_DB_PASSWORD"], "schema": "licensing",
             "extra": {"timeout_seconds": 20}},
+        "AIRFLOW_CONN_HOUSING_REPAIRS": {
+            "conn_type": "http", "host": "http://housing-sim:8105", "login": "hub",
+            "password": values["HOUSING_SIM_CLIENT_SECRET"], "extra": {"timeout_seconds": 20}},
     }
 
 

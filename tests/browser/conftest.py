@@ -29,7 +29,7 @@ CRM_TOKEN = "crm-browser-token"
 pytestmark = pytest.mark.browser
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def chromium():  # type: ignore[no-untyped-def]
     if not CHROMIUM.exists():
         pytest.skip("Debian's chromium is not installed: `make test` installs it (apt-get install chromium)")

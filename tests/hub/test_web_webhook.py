@@ -47,6 +47,10 @@ class Signals:
         pass
 
 
+API_TOKEN = "ops-machine-token"
+BEARER = {"Authorization": f"Bearer {API_TOKEN}"}
+
+
 @pytest.fixture
 def hub(ledger_url: str) -> Iterator[tuple[str, str, Signals]]:
     signals = Signals()
@@ -105,11 +109,14 @@ def test_a_case_the_mapping_refuses_signals_the_write_back_of_its_notice(hub) ->
     assert signals.marked == ["hub://ledger/outbox"] and _count(url, Command) == 0
 
 
-def test_signal_figures_are_served(hub) -> None:
+def test_signal_figures_are_served_to_operations_only(hub, monkeypatch: pytest.MonkeyPatch) -> None:
     base, _, _ = hub
+    monkeypatch.setenv("HUB_API_TOKEN", API_TOKEN)
     body = json.dumps(CASE).encode()
     _post(base, body, signed_headers(SECRET, body, "d-f"))
-    assert httpx.get(f"{base}/api/signals", timeout=10).json() == {"transport": "test", "marked": 1}
+    assert httpx.get(f"{base}/api/signals", timeout=10).status_code == 401
+    assert httpx.get(f"{base}/api/signals", headers=BEARER, timeout=10).json() == {
+        "transport": "test", "marked": 1}
 
 
 @pytest.mark.parametrize("how", ["unsigned", "wrong secret", "tampered body", "stale", "future"])
@@ -140,9 +147,12 @@ def test_a_signed_but_unreadable_body_is_kept_for_a_person(hub) -> None:
         assert item.team == "operations" and "version" in item.reason
 
 
-def test_the_former_trigger_none_still_means_no_signals(sqlite_ledger: str) -> None:
+def test_the_former_trigger_none_still_means_no_signals(sqlite_ledger: str,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HUB_API_TOKEN", API_TOKEN)
     app = create_app(url=sqlite_ledger, secret=lambda: SECRET, trigger=None)
     with serve_in_thread(app) as base:
-        assert httpx.get(f"{base}/api/signals", timeout=10).json() == {"transport": None}
+        assert httpx.get(f"{base}/api/signals", headers=BEARER, timeout=10).json() == {
+            "transport": None}
     with pytest.raises(TypeError, match="signals"):
         create_app(url=sqlite_ledger, secret=lambda: SECRET, trigger=lambda: None)
