@@ -9,8 +9,8 @@ demo: ``GET /admin/stats``, ``POST /admin/faults``, ``POST /admin/requests/{serv
 from __future__ import annotations
 
 import json
-import re
 import logging
+import re
 import threading
 from collections.abc import Callable
 from datetime import date
@@ -21,7 +21,6 @@ from fastapi import FastAPI, HTTPException
 from lxml import etree
 from pydantic import BaseModel, Field
 
-import connectors.waste
 from simulators.soap import FaultSwitch, SoapFault, SoapRequest, add_fault_admin, child, child_text, soap_app
 from simulators.waste import responses
 from simulators.waste.store import (GENERAL, STAFF_USER, BartecError, NewRequest, WasteStore,
@@ -29,7 +28,11 @@ from simulators.waste.store import (GENERAL, STAFF_USER, BartecError, NewRequest
 
 log = logging.getLogger(__name__)
 
-WSDL_DIR = Path(connectors.waste.__file__).resolve().parent / "wsdl"
+#: The vendor's published service description (WSDL + XSDs). It is a document the vendor hands out,
+#: kept in the repository beside the connector that consumes it; the simulator serves that document
+#: but builds and reads every message itself (responses.py, by local name), so a connector that
+#: misreads the vendor's shapes fails against it.
+WSDL_DIR = Path(__file__).resolve().parents[2] / "connectors" / "waste" / "wsdl"
 
 #: Which result namespace each operation answers in (the vendor reuses one for the create).
 _RESULT_OP = {"ServiceRequest_Create": "ServiceRequests_Types_Get"}
