@@ -53,6 +53,7 @@ def inline_wsdl(wsdl_dir: Path = WSDL_DIR) -> str:
 class StatusChange(BaseModel):
     status: str = Field(min_length=1, max_length=40)
     note: str | None = Field(default=None, max_length=2000)
+    closing_code: str | None = Field(default=None, max_length=40)
 
 
 class NoteFailures(BaseModel):
@@ -123,8 +124,10 @@ def create_app(db_path: str | Path, *, username: str, password: str, seed_demo: 
     def note_create(req: SoapRequest, user: str) -> etree._Element:
         if note_failures.take():
             raise SoapFault("Server", "notes are unavailable")
-        return responses.note_create(store.add_note(child_text(req.body, "ServiceCode") or "",
-                                                    child_text(req.body, "Note") or "", user))
+        note_type = child_text(req.body, "NoteTypeID")
+        return responses.note_create(store.add_note(
+            child_text(req.body, "ServiceCode") or "", child_text(req.body, "Note") or "", user,
+            _int(note_type, "NoteTypeID") if note_type else None))
 
     def status_set(req: SoapRequest, user: str) -> etree._Element:
         row = store.set_status(child_text(req.body, "ServiceCode") or "",
@@ -145,6 +148,19 @@ def create_app(db_path: str | Path, *, username: str, password: str, seed_demo: 
         except ValueError as exc:
             raise BartecError(GENERAL, "LastUpdated must be a date and time") from exc
         return responses.updates_get(store.changed_since(since))
+
+    def history_get(req: SoapRequest, user: str) -> etree._Element:
+        try:
+            since = parse_moment(child_text(req.body, "Date") or "")
+        except ValueError as exc:
+            raise BartecError(GENERAL, "Date must be a date and time") from exc
+        return responses.history_get(store.history(child_text(req.body, "ServiceCode"), since))
+
+    def note_types_get(req: SoapRequest, user: str) -> etree._Element:
+        return responses.note_types_get()
+
+    def definitions_get(req: SoapRequest, user: str) -> etree._Element:
+        return responses.extended_data_definitions_get()
 
     def slots_get(req: SoapRequest, user: str) -> etree._Element:
         type_id = _int(child_text(req.body, "ServiceTypeID"), "ServiceTypeID")
@@ -171,6 +187,9 @@ def create_app(db_path: str | Path, *, username: str, password: str, seed_demo: 
         "ServiceRequest_Create": create, "ServiceRequest_Note_Create": note_create,
         "ServiceRequest_Status_Set": status_set, "ServiceRequests_Get": requests_get,
         "ServiceRequests_Updates_Get": updates_get, "Jobs_Slots_Get": slots_get,
+        "ServiceRequests_History_Get": history_get,
+        "ServiceRequests_Notes_Types_Get": note_types_get,
+        "System_ExtendedDataDefinitions_Get": definitions_get,
     }.items():
         handlers[operation] = with_token(operation, handler)
 
@@ -187,7 +206,8 @@ def create_app(db_path: str | Path, *, username: str, password: str, seed_demo: 
     @app.post("/admin/requests/{service_code}/status")
     def staff_change(service_code: str, body: StatusChange) -> dict[str, Any]:
         try:
-            row = store.set_status(service_code, body.status, STAFF_USER, body.note)
+            row = store.set_status(service_code, body.status, STAFF_USER, body.note,
+                                   body.closing_code)
             if body.note:
                 store.add_note(service_code, body.note, STAFF_USER)
         except BartecError as exc:
