@@ -127,8 +127,7 @@ class BartecConnector(Connector[BartecConfig]):
         self._zone = ZoneInfo(config.backoffice_timezone)
         self._token: str | None = None
         self._token_lock = threading.Lock()
-        self._types: dict[str, tuple[int, int | None]] | None = None
-        """Service types by upper-case name: (ID, ExtendedDataRecordDefinitionID)."""
+        self._types: list[tuple[int, str, int | None]] | None = None
         self._note_type_id: int | None = None
         self._definitions: dict[int, frozenset[str]] | None = None
         self._unsure: set[str] = set()
@@ -203,11 +202,9 @@ class BartecConnector(Connector[BartecConfig]):
     # -- contract ------------------------------------------------------------------------------
     def check(self) -> None:
         self._retry(lambda: self._token_value(renew=True))
-        types = self._service_types(refresh=True)
-        missing = sorted(k for k, v in self.config.service_types.items() if v.upper() not in types)
-        if missing:
-            raise PermanentError(f"waste_bartec: service types not in the back office: {missing}",
-                                 code="config", field="service_types")
+        self._service_types(refresh=True)
+        for type_key in self.config.service_types:
+            self._service_type(type_key)
         self._note_type(refresh=True)
         self._definitions = None   # read the definitions afresh (only if a type has one)
         for type_key in self.config.service_types:
@@ -240,6 +237,8 @@ class BartecConnector(Connector[BartecConfig]):
             return self._slots(params)
         if kind == "waste.premises":
             return self._premises(params)
+        if kind == "waste.statuses":
+            return self._statuses(params)
         return super().lookup(kind, params)
 
     def snapshot(self, keys: Sequence[str]) -> dict[str, Mapping[str, Any]]:
@@ -340,33 +339,40 @@ class BartecConnector(Connector[BartecConfig]):
                 {"FieldName": names["bin_type"], "FieldValue": model.bin_type.upper()}]
 
     # -- reference data --------------------------------------------------------------------------
-    def _service_types(self, *, refresh: bool = False) -> dict[str, tuple[int, int | None]]:
+    def _service_types(self, *, refresh: bool = False) -> list[tuple[int, str, int | None]]:
+        """The service catalogue: (ID, upper-case name, ExtendedDataRecordDefinitionID)."""
         if self._types is None or refresh:
             result = self._read("ServiceRequests_Types_Get")
-            types: dict[str, tuple[int, int | None]] = {}
+            types: list[tuple[int, str, int | None]] = []
             for entry in result.children("ServiceType"):
                 try:
-                    name = entry.required("Name").upper()
-                    type_id = entry.integer("ID", required=True)
-                    definition = entry.integer("ExtendedDataRecordDefinitionID")
+                    types.append((entry.integer("ID", required=True),  # type: ignore[arg-type]
+                                  entry.required("Name").upper(),
+                                  entry.integer("ExtendedDataRecordDefinitionID")))
                 except UnreadableAnswer as exc:
                     self._set_aside("ServiceRequests_Types_Get", entry.path, exc)
-                    continue
-                types.setdefault(name, (type_id, definition))  # type: ignore[arg-type]
             self._types = types
         return self._types
 
     def _service_type(self, type_key: str) -> tuple[int, int | None]:
-        name = self.config.service_types.get(type_key)
-        if not name:
+        """(ID, definition ID) of the configured service type: by name, or by ID when the setting
+        is a number (to choose between types the back office gives the same name)."""
+        wanted = (self.config.service_types.get(type_key) or "").strip().upper()
+        field = f"service_types.{type_key}"
+        if not wanted:
             raise PermanentError(f"waste_bartec: no service type configured for {type_key}",
-                                 code="config", field=f"service_types.{type_key}")
-        found = self._service_types().get(name.upper()) or \
-            self._service_types(refresh=True).get(name.upper())
-        if found is None:
-            raise PermanentError(f"waste_bartec: service type for {type_key} not in the back office",
-                                 code="config", field=f"service_types.{type_key}")
-        return found
+                                 code="config", field=field)
+        for refresh in (False, True):
+            found = {(i, d) for i, n, d in self._service_types(refresh=refresh)
+                     if (str(i) == wanted if wanted.isdigit() else n == wanted)}
+            if len({i for i, _ in found}) > 1:
+                raise PermanentError(f"waste_bartec: the back office has several service types "
+                                     f"named as configured for {type_key}; configure its ID",
+                                     code="config", field=field)
+            if found:
+                return next(iter(found))
+        raise PermanentError(f"waste_bartec: service type for {type_key} not in the back office",
+                             code="config", field=field)
 
     def _service_type_id(self, type_key: str) -> int:
         return self._service_type(type_key)[0]
@@ -537,6 +543,25 @@ class BartecConnector(Connector[BartecConfig]):
                 continue
             out.append({"uprn": uprn, "usrn": usrn, "address": address})
         return out
+
+    def _statuses(self, params: Mapping[str, Any]) -> list[dict[str, Any]]:
+        """The status catalogue (``ServiceRequests_Statuses_Get``), optionally for one service
+        type (``{"service": "bulky"}``): ``[{"id", "status", "sequence", "service_type_id",
+        "closes_case"}]``."""
+        service = params.get("service")
+        extra = {"ServiceTypeID": self._service_type_id(str(service))} if service else {}
+        result = self._read("ServiceRequests_Statuses_Get", **extra)
+        statuses = []
+        for entry in result.children("ServiceStatus"):
+            try:
+                word = entry.required("Status").upper()
+                statuses.append({"id": entry.integer("ID", required=True), "status": word,
+                                 "sequence": entry.integer("SequenceNumber"),
+                                 "service_type_id": entry.integer("ServiceTypeID"),
+                                 "closes_case": self._crm_status(word) == "closed"})
+            except UnreadableAnswer as exc:
+                self._set_aside("ServiceRequests_Statuses_Get", entry.path, exc)
+        return statuses
 
     # -- helpers ---------------------------------------------------------------------------------
     def _set_aside(self, operation: str, entry: str, exc: UnreadableAnswer) -> None:

@@ -156,6 +156,12 @@ def create_app(db_path: str | Path, *, username: str, password: str, seed_demo: 
             raise BartecError(GENERAL, "Date must be a date and time") from exc
         return responses.history_get(store.history(child_text(req.body, "ServiceCode"), since))
 
+    def statuses_get(req: SoapRequest, user: str) -> etree._Element:
+        type_id = child_text(req.body, "ServiceTypeID")
+        types = ([store.service_type(_int(type_id, "ServiceTypeID"))] if type_id
+                 else store.service_types())
+        return responses.statuses_get(types)
+
     def note_types_get(req: SoapRequest, user: str) -> etree._Element:
         return responses.note_types_get()
 
@@ -188,6 +194,7 @@ def create_app(db_path: str | Path, *, username: str, password: str, seed_demo: 
         "ServiceRequest_Status_Set": status_set, "ServiceRequests_Get": requests_get,
         "ServiceRequests_Updates_Get": updates_get, "Jobs_Slots_Get": slots_get,
         "ServiceRequests_History_Get": history_get,
+        "ServiceRequests_Statuses_Get": statuses_get,
         "ServiceRequests_Notes_Types_Get": note_types_get,
         "System_ExtendedDataDefinitions_Get": definitions_get,
     }.items():

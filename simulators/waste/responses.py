@@ -335,3 +335,17 @@ def extended_data_definitions_get() -> etree._Element:
         _record_stamp(node, "bartec", "2019-02-22T16:11:11.953")
     errors(result)
     return response
+
+
+def statuses_get(types: list[sqlite3.Row]) -> etree._Element:
+    rows = [(t["id"], status, seq) for t in types for seq, status in enumerate(STATUSES)]
+    response, result = wrap("ServiceRequests_Statuses_Get", record_count=len(rows))
+    for type_id, status, seq in rows:
+        node = _sub(result, result.nsmap[None], "ServiceStatus")
+        _sub(node, L, "ID", type_id * 100 + seq)
+        _sub(node, L, "Status", status)
+        _sub(node, L, "SequenceNumber", seq)
+        _sub(node, L, "ServiceTypeID", type_id)
+        _record_stamp(node, "bartec", "2019-02-22T16:11:11.953", comments="")
+    errors(result)
+    return response
