@@ -27,6 +27,8 @@ Answer = str | Callable[[dict[str, str]], str]
 def envelope(fragment: str) -> bytes:
     """A SOAP envelope around a Body payload; declares the ``xsi`` prefix recordings use."""
     fragment = fragment.strip()
+    if ":Envelope" in fragment[:400]:  # a whole document already (prolog, DTD...)
+        return fragment.encode()
     if fragment.startswith("<?xml"):
         fragment = fragment.split("?>", 1)[1]
     return (f'<?xml version="1.0" encoding="utf-8"?><soap:Envelope xmlns:soap="{SOAP}" '
