@@ -12,7 +12,8 @@ from hub.workitems import OPERATIONS_TEAM, open_work_item
 
 log = logging.getLogger(__name__)
 
-KINDS = {"entry_set_aside": "answer_entry_set_aside", "security": "security_flag"}
+KINDS = {"entry_set_aside": "answer_entry_set_aside", "security": "security_flag",
+         "file_quarantined": "file_quarantined"}
 
 
 def dedupe_key(finding: Finding) -> str:
@@ -27,6 +28,10 @@ def record_finding(finding: Finding, *, url: str | None = None) -> None:
         reason = (f"{finding.system}: an answer to {finding.operation} was refused as a possible "
                   f"attack ({finding.code}). Check the connection path (proxy, TLS, endpoint) "
                   f"before it is used again. {finding.reason}")
+    elif finding.kind == "file_quarantined":
+        reason = (f"{finding.system}: a file from the back office could not be read and was "
+                  f"set aside: {finding.entry} ({finding.code}). {finding.reason}. Ask the "
+                  "supplier to resend it corrected; nothing in it was applied.")
     else:
         reason = (f"{finding.system}: one entry of the answer to {finding.operation} was set "
                   f"aside and the rest processed: {finding.entry}, field "
