@@ -311,8 +311,8 @@ class BartecConnector(Connector[BartecConfig]):
         try:
             return record.reference("ServiceCode")
         except UnreadableAnswer as exc:
-            raise UnknownOutcomeError(f"ServiceRequests_Get: {exc.message}; whether the request "
-                                      "exists is unknown", code=exc.code, field=exc.field) from exc
+            raise UnknownOutcomeError(f"{exc.message}; whether the request exists is unknown",
+                                      code=exc.code, field=exc.field) from exc
 
     def _add_note(self, reference: str, text: str) -> tuple[str, ...]:
         """Add the note; a failure becomes a warning, never a failed create."""
