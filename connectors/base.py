@@ -195,6 +195,8 @@ class Connector(ABC, Generic[ConfigT]):
     Config: ClassVar[type[ConnectorConfig]]
     operations: ClassVar[Mapping[str, type[BaseModel]]]
     """Operation name -> pydantic model of its payload."""
+    lookup_kinds: ClassVar[tuple[str, ...]] = ()
+    """The ``kind`` values ``lookup`` answers (the contract suite calls each with hostile input)."""
 
     #: The public methods the guard wraps (a subclass may add its own, e.g. streaming reads).
     guarded_methods: ClassVar[tuple[str, ...]] = ("check", "submit", "fetch_updates", "lookup",

@@ -382,6 +382,5 @@ def _line_problem(kind: str, row: list[str]) -> tuple[str, str] | None:
 
 
 def _reference(value: str) -> bool:
-    text = value.strip()
-    return bool(text) and text.isprintable() and "<" not in text and len(text) <= 120 and \
-        text.lower() not in ("none", "null", "nil", "n/a")
+    from connectors.fields import is_reference
+    return is_reference(value)

@@ -100,6 +100,7 @@ class NorthgateConnector(Connector[NorthgateConfig]):
     default_conn_id = "revenues_northgate"
     Config = NorthgateConfig
     operations = OPERATIONS
+    lookup_kinds = ("ctax.account", "nndr.account")
 
     def __init__(self, config: NorthgateConfig) -> None:
         super().__init__(config)

@@ -21,16 +21,12 @@ from decimal import Decimal, InvalidOperation
 from lxml import etree
 
 from connectors.errors import UnreadableAnswer, UnsafeAnswer, scrubbed
+from connectors.fields import is_reference
 
 XSI = "http://www.w3.org/2001/XMLSchema-instance"
 XINCLUDE_NAMESPACES = frozenset({"http://www.w3.org/2001/XInclude",
                                  "http://www.w3.org/2003/XInclude"})
 
-#: What a back-office reference may look like: it starts with a letter or digit, holds letters,
-#: digits and ``space . _ / : # -``, and fits the ledger's reference column (120 characters).
-REFERENCE = re.compile(r"[A-Za-z0-9][A-Za-z0-9 ._/:#-]{0,119}")
-#: Words that are what a missing value turned into text, never a reference.
-NOT_A_REFERENCE = frozenset({"none", "null", "nil", "undefined", "nan", "n/a"})
 
 
 class SafeXmlParser:
@@ -204,7 +200,7 @@ class Node:
     def reference(self, name: str) -> str:
         """A back-office reference: present, no markup, not a placeholder word, sane characters."""
         value = self.required(name)
-        if value.lower() in NOT_A_REFERENCE or not REFERENCE.fullmatch(value):
+        if not is_reference(value):
             raise UnreadableAnswer(f"{self.what}: field {self.field(name)} is not a reference",
                                    code="bad-reference", field=self.field(name))
         return value

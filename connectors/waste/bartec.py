@@ -121,6 +121,7 @@ class BartecConnector(Connector[BartecConfig]):
     default_conn_id = "waste_bartec"
     Config = BartecConfig
     operations = OPERATIONS
+    lookup_kinds = ("waste.collection_slots", "waste.premises", "waste.statuses")
 
     def __init__(self, config: BartecConfig) -> None:
         super().__init__(config)
