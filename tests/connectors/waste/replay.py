@@ -6,6 +6,7 @@ vendor's shapes (``OWN``), or a callable of the request. It records every reques
 """
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 
@@ -96,6 +97,15 @@ class Replay:
 
     def asked(self, operation: str) -> list[dict[str, str]]:
         return [p for op, p in self.calls if op == operation]
+
+
+@contextlib.contextmanager
+def replaying(answers: Mapping[str, Answer]) -> Iterator[Replay]:
+    """``Replay`` for the length of a block (usable inside a hypothesis example)."""
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
+        player = Replay({**OWN, **answers})
+        mock.add_callback(responses.POST, ENDPOINT, callback=player)
+        yield player
 
 
 @pytest.fixture
