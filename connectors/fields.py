@@ -15,6 +15,16 @@ REFERENCE = re.compile(r"[A-Za-z0-9][A-Za-z0-9 ._/:#-]{0,119}")
 NOT_A_REFERENCE = frozenset({"none", "null", "nil", "undefined", "nan", "n/a"})
 
 
+#: A back-office status word: letters, digits, spaces, ``_`` and ``-``, as the ledger stores it
+#: (``backoffice_updates.status`` holds 40 characters).
+STATUS_WORD = re.compile(r"[A-Za-z0-9][A-Za-z0-9 _-]{0,39}")
+
+
+def is_status_word(value: object) -> bool:
+    """True for a plausible status word; False for markup, empty or over-long text."""
+    return isinstance(value, str) and STATUS_WORD.fullmatch(value.strip()) is not None
+
+
 def is_reference(value: object) -> bool:
     """True for a plausible back-office reference; False for markup, placeholders, empty text."""
     return (isinstance(value, str) and value.strip().lower() not in NOT_A_REFERENCE

@@ -374,8 +374,9 @@ def _line_problem(kind: str, row: list[str]) -> tuple[str, str] | None:
             return "event_id", "empty event id"
         if not _reference(row[2]):
             return "claim_ref", "no readable claim reference"
-        if not row[4].strip():
-            return "status", "empty status"
+        from connectors.fields import is_status_word
+        if not is_status_word(row[4]):
+            return "status", "empty or not a status word"
     elif kind == "F" and not row[1].strip():
         return "file_name", "empty file name"
     return None

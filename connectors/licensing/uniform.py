@@ -25,7 +25,7 @@ from tenacity import RetryCallState, Retrying
 
 from connectors.base import Command, Connector, ConnectorConfig, Outcome, OutcomeStatus, Update
 from connectors.errors import PermanentError, Rejected, scrubbed
-from connectors.fields import is_reference
+from connectors.fields import is_reference, is_status_word
 from connectors.licensing.operations import (OPERATIONS, AnimalEstablishmentLicence,
                                              PremisesLicence, StreetTradingConsent)
 from connectors.licensing.schema import SchemaMap, build_tables
@@ -451,9 +451,8 @@ def _row_problem(row: Mapping[str, Any]) -> tuple[str, str] | None:
     """(field, reason) when a value the hub needs from an application row is unusable."""
     if not is_reference(row["app_ref"]):
         return "app_ref", "the application reference is empty or not a reference"
-    status = row["status"]
-    if not isinstance(status, str) or not status.strip() or not status.strip().isprintable():
-        return "status", "the status is empty or not text"
+    if not is_status_word(row["status"]):
+        return "status", "the status is empty or not a status word"
     if not isinstance(row["last_updated"], datetime):
         return "last_updated", "the last-updated time is not a date and time"
     decision = row.get("decision_date")

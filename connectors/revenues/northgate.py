@@ -88,7 +88,7 @@ class _Request:
     def read(cls, node: Node) -> "_Request":
         return cls(reference=node.reference("Reference"),
                    client_reference=node.required("ClientReference"),
-                   status=node.required("Status").upper(), reason=node.text("Reason"),
+                   status=node.status("Status"), reason=node.text("Reason"),
                    balance_pence=node.integer("BalancePence"))
 
 
@@ -147,7 +147,7 @@ class NorthgateConnector(Connector[NorthgateConfig]):
         updates = []
         for change in self._read("ChangesGet", Since=_utc(since)).children("Change"):
             try:
-                status = change.required("Status").upper()
+                status = change.status("Status")
                 updates.append(Update(
                     system=self.system_id(), update_id=change.required("ChangeId")[:160],
                     reference=change.reference("Reference"),

@@ -21,7 +21,7 @@ from decimal import Decimal, InvalidOperation
 from lxml import etree
 
 from connectors.errors import UnreadableAnswer, UnsafeAnswer, scrubbed
-from connectors.fields import is_reference
+from connectors.fields import is_reference, is_status_word
 
 XSI = "http://www.w3.org/2001/XMLSchema-instance"
 XINCLUDE_NAMESPACES = frozenset({"http://www.w3.org/2001/XInclude",
@@ -204,6 +204,14 @@ class Node:
             raise UnreadableAnswer(f"{self.what}: field {self.field(name)} is not a reference",
                                    code="bad-reference", field=self.field(name))
         return value
+
+    def status(self, name: str) -> str:
+        """A status word (upper-cased): present, no markup, letters/digits/space/``_``/``-``."""
+        value = self.required(name)
+        if not is_status_word(value):
+            raise UnreadableAnswer(f"{self.what}: field {self.field(name)} is not a status word",
+                                   code="bad-status", field=self.field(name))
+        return value.upper()
 
     def integer(self, name: str, *, required: bool = False) -> int | None:
         value = self.required(name) if required else self.text(name)

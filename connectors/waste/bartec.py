@@ -555,7 +555,7 @@ class BartecConnector(Connector[BartecConfig]):
         statuses = []
         for entry in result.children("ServiceStatus"):
             try:
-                word = entry.required("Status").upper()
+                word = entry.status("Status")
                 statuses.append({"id": entry.integer("ID", required=True), "status": word,
                                  "sequence": entry.integer("SequenceNumber"),
                                  "service_type_id": entry.integer("ServiceTypeID"),
@@ -615,7 +615,7 @@ def _status_word(record: Node) -> str:
     status = record.child("ServiceStatus")
     if status is None:
         raise record.missing("ServiceStatus")
-    return status.required("Status").upper()
+    return status.status("Status")
 
 
 def _refusal(operation: str, code: int, message: str) -> Rejected:
