@@ -17,8 +17,9 @@ import httpx
 from pydantic import ValidationError
 
 from connectors.errors import (PermanentError, Rejected, TransientError,
-                               UnknownOutcomeError)
-from crm_adapter.models import CrmCase, WriteBack, validation_summary
+                               UnknownOutcomeError, UnreadableAnswer)
+from connectors.transports.httplog import redact_http_client_logs
+from crm_adapter.models import BodyNotJson, CrmCase, WriteBack, parse_json_body, validation_summary
 
 log = logging.getLogger(__name__)
 
@@ -34,9 +35,12 @@ class CrmClient:
     """Talks to the CRM's REST API with a bearer token and explicit timeouts."""
 
     def __init__(self, base_url: str, token: str, *, timeout: float = 10.0,
-                 transport: httpx.BaseTransport | None = None) -> None:
+                 transport: httpx.BaseTransport | None = None,
+                 max_answer_bytes: int = 20 * 1024 * 1024) -> None:
         if not token:
             raise PermanentError("CRM token is empty", code="config")
+        redact_http_client_logs()   # httpx logs every URL at INFO: never with its query string
+        self.max_answer_bytes = max_answer_bytes
         self._http = httpx.Client(
             base_url=base_url.rstrip("/"),
             headers={"Authorization": f"Bearer {token}", "Accept": "application/json"},
@@ -124,8 +128,10 @@ class CrmClient:
                  headers: Mapping[str, str] | None = None) -> httpx.Response:
         what = f"CRM {method} {path.split('?')[0]}"
         try:
-            response = self._http.request(method, path, params=params, json=body,
-                                          headers=headers)
+            request = self._http.build_request(method, path, params=params, json=body,
+                                               headers=headers)
+            response = self._read_limited(self._http.send(request, stream=True), what,
+                                          write=method != "GET")
         except httpx.TimeoutException as exc:
             sent = not isinstance(exc, (httpx.ConnectTimeout, httpx.PoolTimeout))
             if sent and method != "GET":
@@ -136,6 +142,22 @@ class CrmClient:
             raise TransientError(f"{what}: {type(exc).__name__}", code="network") from exc
         _raise_for_status(response, what, crm_id)
         return response
+
+    def _read_limited(self, response: httpx.Response, what: str, *, write: bool) -> httpx.Response:
+        """The answer read incrementally, at most ``max_answer_bytes``; past it reading stops."""
+        try:
+            data = bytearray()
+            for chunk in response.iter_bytes():
+                data += chunk
+                if len(data) > self.max_answer_bytes:
+                    message = f"{what}: the answer went past {self.max_answer_bytes} bytes"
+                    if write:   # the write may have been applied: the key makes a resend safe
+                        raise UnknownOutcomeError(message, code="answer-too-large")
+                    raise UnreadableAnswer(message, code="answer-too-large")
+        finally:
+            response.close()
+        return httpx.Response(response.status_code, headers=response.headers,
+                              content=bytes(data), request=response.request)
 
 
 def _raise_for_status(response: httpx.Response, what: str, crm_id: str | None) -> None:
@@ -159,8 +181,8 @@ def _raise_for_status(response: httpx.Response, what: str, crm_id: str | None) -
 def _error_field(response: httpx.Response) -> str | None:
     """The field a 4xx answer names (FastAPI-style ``detail[].loc``), if any."""
     try:
-        detail = response.json().get("detail")
-    except (ValueError, AttributeError):
+        detail = parse_json_body(response.content).get("detail")
+    except (BodyNotJson, AttributeError):
         return None
     if isinstance(detail, list) and detail and isinstance(detail[0], dict):
         loc = [str(p) for p in detail[0].get("loc", []) if p not in ("body", "header", "query")]
@@ -170,9 +192,10 @@ def _error_field(response: httpx.Response) -> str | None:
 
 def _json_object(response: httpx.Response, what: str) -> dict[str, Any]:
     try:
-        body = response.json()
-    except ValueError as exc:
-        raise PermanentError(f"CRM {what} answer is not JSON", code="contract") from exc
+        body = parse_json_body(response.content)   # nesting-limited, no NaN, no RecursionError
+    except BodyNotJson as exc:
+        raise PermanentError(f"CRM {what} answer is not JSON the hub accepts ({exc})",
+                             code="contract") from None
     if not isinstance(body, dict):
         raise PermanentError(f"CRM {what} answer is not a JSON object", code="contract")
     return body

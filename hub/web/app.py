@@ -18,6 +18,7 @@ from pydantic import BaseModel
 from sqlalchemy.exc import IntegrityError
 
 from connectors.errors import PermanentError, Rejected, TransientError
+from connectors.transports.httplog import redact_http_client_logs
 from crm_adapter.webhook import webhook_router
 from hub import intake, reports, workitems
 from hub.airflow_trigger import trigger_from_env
@@ -86,6 +87,7 @@ def _require_api_token(authorization: str | None) -> None:
 def create_app(*, url: str | None = None, secret: Any = None, trigger: Any = "env",
                lookups: Lookups | None = None) -> FastAPI:
     """The app; ``secret`` (callable returning bytes), ``trigger`` and ``lookups`` may be injected."""
+    redact_http_client_logs()   # the Airflow trigger and look-ups log URLs: never query strings
     app = FastAPI(title="Council integration hub", version="0.1.0")
     lookups = lookups or Lookups()
     app.include_router(webhook_router(
