@@ -321,3 +321,19 @@ def test_zeeps_transport_error_is_chained_scrubbed(client, monkeypatch) -> None:
     printed = "".join(traceback.format_exception(info.value))
     assert "TransportError" in printed and secret not in printed
     assert info.value.__context__ is None or info.value.__suppress_context__
+
+
+@pytest.mark.parametrize("content", [
+    "not xml at all",
+    '<?xml version="1.0"?><!DOCTYPE d [<!ENTITY e SYSTEM "file:///etc/passwd">]><d>&e;</d>',
+    '<wsdl:definitions xmlns:wsdl="http://schemas.xmlsoap.org/wsdl/"/>',
+])
+def test_a_wsdl_that_will_not_load_is_a_classified_error(tmp_path, content: str) -> None:  # noqa: ANN001
+    path = tmp_path / "broken.wsdl"
+    path.write_text(content)
+    with pytest.raises(PermanentError) as info:
+        soap_client(path, ENDPOINT, timeout=2.0)
+    assert info.value.code == "wsdl"
+    with pytest.raises(PermanentError) as missing:
+        soap_client(tmp_path / "absent.wsdl", ENDPOINT, timeout=2.0)
+    assert missing.value.code == "wsdl"
