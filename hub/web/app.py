@@ -11,10 +11,10 @@ import logging
 import os
 import threading
 from collections.abc import Callable
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import FastAPI, Header, HTTPException, Request
-from pydantic import BaseModel
+from pydantic import AfterValidator, BaseModel, Field
 from sqlalchemy.exc import IntegrityError
 
 from connectors.errors import PermanentError, Rejected, TransientError
@@ -69,9 +69,19 @@ def in_background(trigger: Callable[[], None] | None) -> Callable[[], None] | No
     return lambda: threading.Thread(target=run, name="airflow-trigger", daemon=True).start()
 
 
+def _plain(value: str) -> str:
+    """Text every ledger database keeps alike: no NUL or other control character (line breaks
+    and tabs allowed)."""
+    if any(ord(c) < 32 and c not in "\t\n\r" or c == "\x7f" for c in value):
+        raise ValueError("contains a control character")
+    return value
+
+
 class CloseWorkItem(BaseModel):
-    resolution: str
-    closed_by: str
+    """Checked at the edge against the columns it lands in (``work_items``)."""
+
+    resolution: Annotated[str, Field(min_length=1, max_length=4000), AfterValidator(_plain)]
+    closed_by: Annotated[str, Field(min_length=1, max_length=80), AfterValidator(_plain)]
 
 
 def _require_api_token(authorization: str | None) -> None:
