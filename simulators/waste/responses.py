@@ -193,13 +193,19 @@ def note_create(note_id: int) -> etree._Element:
     return response
 
 
-def _status(parent: etree._Element, r: sqlite3.Row) -> None:
+def _status_element(parent: etree._Element, service_type_id: int, status: str) -> etree._Element:
+    """``ServiceStatus`` with its ID (type * 100 + sequence), word, sequence and type."""
     node = _sub(parent, L, "ServiceStatus")
-    seq = STATUSES.index(r["status"])
-    _sub(node, L, "ID", r["service_type_id"] * 100 + seq)
-    _sub(node, L, "Status", r["status"])
+    seq = STATUSES.index(status)
+    _sub(node, L, "ID", service_type_id * 100 + seq)
+    _sub(node, L, "Status", status)
     _sub(node, L, "SequenceNumber", seq)
-    _sub(node, L, "ServiceTypeID", r["service_type_id"])
+    _sub(node, L, "ServiceTypeID", service_type_id)
+    return node
+
+
+def _status(parent: etree._Element, r: sqlite3.Row) -> None:
+    node = _status_element(parent, r["service_type_id"], r["status"])
     if r["status_by"]:
         _record_stamp(node, r["status_by"], r["status_at"], comments=r["status_comment"] or "")
 
@@ -291,12 +297,7 @@ def history_get(rows: list[sqlite3.Row]) -> etree._Element:
         _sub(node, L, "ID", h["id"])
         _sub(node, L, "ServiceRequestID", h["request_id"])
         _sub(node, L, "ServiceCode", h["service_code"])
-        status = _sub(node, L, "ServiceStatus")
-        seq = STATUSES.index(h["status"])
-        _sub(status, L, "ID", h["service_type_id"] * 100 + seq)
-        _sub(status, L, "Status", h["status"])
-        _sub(status, L, "SequenceNumber", seq)
-        _sub(status, L, "ServiceTypeID", h["service_type_id"])
+        _status_element(node, h["service_type_id"], h["status"])
         if h["closing_code"]:
             _sub(node, L, "ClosingCode", h["closing_code"])
         else:
@@ -338,14 +339,11 @@ def extended_data_definitions_get() -> etree._Element:
 
 
 def statuses_get(types: list[sqlite3.Row]) -> etree._Element:
-    rows = [(t["id"], status, seq) for t in types for seq, status in enumerate(STATUSES)]
+    rows = [(t["id"], status) for t in types for status in STATUSES]
     response, result = wrap("ServiceRequests_Statuses_Get", record_count=len(rows))
-    for type_id, status, seq in rows:
-        node = _sub(result, result.nsmap[None], "ServiceStatus")
-        _sub(node, L, "ID", type_id * 100 + seq)
-        _sub(node, L, "Status", status)
-        _sub(node, L, "SequenceNumber", seq)
-        _sub(node, L, "ServiceTypeID", type_id)
+    for type_id, status in rows:
+        node = _status_element(result, type_id, status)
+        node.tag = f"{{{result.nsmap[None]}}}ServiceStatus"   # a result entry, as recorded
         _record_stamp(node, "bartec", "2019-02-22T16:11:11.953", comments="")
     errors(result)
     return response

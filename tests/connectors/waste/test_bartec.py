@@ -221,3 +221,12 @@ def test_result_codes_are_read_from_the_message_when_the_number_is_generic() -> 
     assert classify_result(1, "Invalid token supplied")[0] == "invalid-token"
     assert classify_result(4, "anything") == ("slot-unavailable", "slot_date")
     assert classify_result(1, "Something odd happened") == ("bartec-1", None)
+
+
+def test_status_catalogue_from_the_simulator(harness: WasteHarness) -> None:
+    statuses = harness.connector().lookup("waste.statuses", {"service": "bulky"})
+    assert [s["status"] for s in statuses] == ["OPEN", "ASSIGNED", "IN PROGRESS", "COMPLETED",
+                                               "CLOSED", "CANCELLED"]
+    assert {s["service_type_id"] for s in statuses} == {sample.BULKY_TYPE_ID}
+    assert [s["status"] for s in statuses if s["closes_case"]] == ["COMPLETED", "CLOSED",
+                                                                    "CANCELLED"]
