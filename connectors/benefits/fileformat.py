@@ -29,6 +29,8 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
+from connectors.fields import is_reference, is_status_word
+
 CHANGE_FILE_TYPE = "ACADEMY-COC"
 RESPONSE_FILE_TYPE = "ACADEMY-RSP"
 FORMAT_VERSION = "1"
@@ -365,23 +367,17 @@ def _line_problem(kind: str, row: list[str]) -> tuple[str, str] | None:
             return "record_id", "empty record id"
         if row[3] not in (ACCEPTED, REJECTED):
             return "result", "result is neither ACCEPTED nor REJECTED"
-        if row[3] == ACCEPTED and not _reference(row[4]):
+        if row[3] == ACCEPTED and not is_reference(row[4]):
             return "claim_ref", "an accepted answer without a readable claim reference"
         if row[3] == REJECTED and not row[5].strip():
             return "reason_code", "a rejection without a reason code"
     elif kind == "S":
         if not row[1].strip():
             return "event_id", "empty event id"
-        if not _reference(row[2]):
+        if not is_reference(row[2]):
             return "claim_ref", "no readable claim reference"
-        from connectors.fields import is_status_word
         if not is_status_word(row[4]):
             return "status", "empty or not a status word"
     elif kind == "F" and not row[1].strip():
         return "file_name", "empty file name"
     return None
-
-
-def _reference(value: str) -> bool:
-    from connectors.fields import is_reference
-    return is_reference(value)
