@@ -109,9 +109,23 @@ class LedgerCursors:
                 row.value = value
 
 
+def _record_pulled(case: CrmCase, url: str | None) -> bool:
+    """Record a pulled case; one the ledger refuses is kept as an inbound rejection (the pull
+    goes on: the same page is not read again and again)."""
+    try:
+        return record_case(case, source="pull", url=url)
+    except CaseRefused as exc:
+        log.warning("CRM case %s v%s refused by the ledger (%s); kept for operations",
+                    case.crm_id, case.version, exc)
+        record_inbound_rejection(source="pull", delivery_id=f"pull:{case.crm_id}:v{case.version}",
+                                 error=f"the ledger refused the case: {exc}",
+                                 body=case.model_dump_json().encode(), url=url)
+        return False
+
+
 def pull_from_crm(client: CrmClient, *, url: str | None = None, page_size: int = 200) -> int:
     """Read cases changed since the stored cursor and record them. Returns cases read."""
-    return pull_cases(client, LedgerCursors(url), lambda c: record_case(c, source="pull", url=url),
+    return pull_cases(client, LedgerCursors(url), lambda c: _record_pulled(c, url),
                       cursor_name=CRM_PULL_CURSOR, page_size=page_size,
                       record_invalid=lambda delivery_id, error, raw: record_inbound_rejection(
                           source="pull", delivery_id=delivery_id, error=error,
