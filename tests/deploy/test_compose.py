@@ -215,6 +215,7 @@ def test_simulator_ports_agree_with_their_connections(rendered: dict[str, Any],
     for name, conn_name in [("crm-sim", "AIRFLOW_CONN_CRM"),
                             ("revenues-sim", "AIRFLOW_CONN_REVENUES_NORTHGATE"),
                             ("waste-sim", "AIRFLOW_CONN_WASTE_BARTEC"),
+                            ("housing-sim", "AIRFLOW_CONN_HOUSING_REPAIRS"),
                             ("benefits-sim", "AIRFLOW_CONN_BENEFITS_ACADEMY")]:
         command = services[name]["command"]
         port = command[command.index("--port") + 1]
@@ -305,7 +306,7 @@ def test_the_generated_connections_are_what_the_hub_can_read(
             monkeypatch.setenv(match[1], match[2].strip("'"))
     assert {s.conn_id: s.state for s in connection_report()} == {
         "crm": "ok", "revenues_northgate": "ok", "benefits_academy": "ok",
-        "licensing_uniform": "ok", "waste_bartec": "ok"}
+        "licensing_uniform": "ok", "waste_bartec": "ok", "housing_repairs": "ok"}
 
 
 def test_without_simulators_the_generator_leaves_connections_to_the_council() -> None:

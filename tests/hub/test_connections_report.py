@@ -21,12 +21,13 @@ def test_defined_missing_and_invalid_connections_are_told_apart(
     monkeypatch.setenv("AIRFLOW_CONN_WASTE_BARTEC", json.dumps(
         {"conn_type": "http", "host": "ftp://not-http.example", "login": "hub", "password": SECRET,
          "extra": {"timeout_seconds": "soon"}}))
-    for name in ("BENEFITS_ACADEMY", "LICENSING_UNIFORM"):
+    for name in ("BENEFITS_ACADEMY", "LICENSING_UNIFORM", "HOUSING_REPAIRS"):
         monkeypatch.delenv(f"AIRFLOW_CONN_{name}", raising=False)
     states = {s.conn_id: s for s in connection_report()}
     assert {k: s.state for k, s in states.items()} == {
         "crm": "ok", "revenues_northgate": "ok", "waste_bartec": "invalid",
-        "benefits_academy": "missing", "licensing_uniform": "missing"}
+        "benefits_academy": "missing", "licensing_uniform": "missing",
+        "housing_repairs": "missing"}
     assert "timeout_seconds" in states["waste_bartec"].detail
 
     assert cli.main(["connections", "--require", "crm"]) == 1, "an invalid connection fails"

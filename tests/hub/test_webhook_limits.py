@@ -15,7 +15,7 @@ import sqlalchemy as sa
 
 from crm_adapter.webhook import signed_headers
 from hub.ledger import db
-from hub.ledger.models import Case, InboundRejection, WorkItem
+from hub.ledger.models import Base, Case, InboundRejection, WorkItem
 from hub.web.app import create_app
 from simulators.serving import serve_in_thread
 from tests.support.databases import MARIADB_ADMIN_URL, fresh_database
@@ -43,9 +43,9 @@ def any_ledger(request: pytest.FixtureRequest, tmp_path) -> Iterator[str]:  # no
         return
     url = (request.getfixturevalue("postgres_ledger_database") if request.param == "postgresql"
            else request.getfixturevalue("mariadb_ledger"))
-    with db.engine(url).begin() as conn:
-        for table in ("work_items", "inbound_rejections", "webhook_deliveries", "cases"):
-            conn.execute(sa.text(f"DELETE FROM {table}"))
+    with db.engine(url).begin() as conn:   # a good case is mapped: commands, outbox... too
+        for table in reversed(Base.metadata.sorted_tables):
+            conn.execute(table.delete())
     yield url
 
 
