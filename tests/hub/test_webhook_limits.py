@@ -34,12 +34,9 @@ def mariadb_ledger() -> Iterator[str]:
 
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres),
                         pytest.param("mariadb", marks=pytest.mark.mariadb)])
-def any_ledger(request: pytest.FixtureRequest, tmp_path) -> Iterator[str]:  # noqa: ANN001
+def any_ledger(request: pytest.FixtureRequest) -> Iterator[str]:
     if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path / 'ledger.db'}"
-        db.migrate(url)
-        yield url
-        db.engine(url).dispose()
+        yield request.getfixturevalue("sqlite_ledger")
         return
     url = (request.getfixturevalue("postgres_ledger_database") if request.param == "postgresql"
            else request.getfixturevalue("mariadb_ledger"))
