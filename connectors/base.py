@@ -10,26 +10,34 @@ demo) and calls:
 - ``fetch_updates(since)``: back-office changes after ``since``, each with a stable ``update_id``.
 - ``lookup(kind, params)``: read-through queries for the CRM (an account, collection slots...).
 - ``snapshot(keys)``: the back office's view of records, for reconciliation (where it can list).
+
+Every one of these is guarded (``Connector.__init_subclass__``): a classified error
+(``connectors.errors``) passes through; anything else (a defect: AttributeError, KeyError...)
+leaves as ``PermanentError(code="internal")`` with a scrubbed cause, never as itself. A
+security-flagged error, and every list entry a connector sets aside (``set_aside``), is handed to
+``report`` as a ``Finding``: the hub turns findings into operations work items.
 """
 from __future__ import annotations
 
 import enum
+import functools
+import inspect
 import logging
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from dataclasses import field as dataclass_field
 from datetime import datetime
 from typing import Any, ClassVar, Generic, Self, TypeVar
 
-from pydantic import BaseModel, ConfigDict, SecretStr, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 from tenacity import (RetryCallState, Retrying, retry_if_exception_type, stop_after_attempt,
                       wait_exponential_jitter)
 from tenacity.stop import stop_base
 from tenacity.wait import wait_base
 
 from connectors.errors import (ConnectorError, PermanentError, Rejected, TransientError,
-                               error_class_name)
+                               error_class_name, scrubbed)
 
 log = logging.getLogger(__name__)
 
@@ -108,6 +116,27 @@ class Update:
     """Reason for a rejection, or a short non-personal explanation."""
 
 
+@dataclass(frozen=True)
+class Finding:
+    """Something a connector noticed that operations must look at, though the call went on: a
+    list entry it set aside, or an answer flagged as a security risk. No personal data: the entry
+    is named by its position and the back office's reference, the field by its path."""
+
+    system: str
+    kind: str
+    """``entry_set_aside`` or ``security``."""
+    operation: str
+    """The back-office operation or file whose answer it was in."""
+    entry: str
+    """Which entry (``ServiceRequest_Updates[3] SR00051688``, ``RSP_x.csv line 7``)."""
+    field: str | None
+    reason: str
+    code: str | None = None
+
+
+Reporter = Callable[[Finding], None]
+
+
 class ConnectorConfig(BaseModel):
     """Typed settings a connector reads. Subclass and declare each setting by name.
 
@@ -125,6 +154,11 @@ class ConnectorConfig(BaseModel):
     retry_attempts: int = 3
     """Tries per call for transient errors (inside one task)."""
     retry_max_wait_seconds: float = 10.0
+    max_answer_bytes: int = Field(default=10 * 1024 * 1024, ge=1024, le=1024 * 1024 * 1024)
+    """The largest answer (SOAP/REST body, file) read from the back office; past it the call fails
+    with ``UnreadableAnswer(code="answer-too-large")`` and reading stops."""
+    max_answer_depth: int = Field(default=64, ge=8, le=256)
+    """The deepest element nesting accepted in an answer."""
 
     @classmethod
     def from_connection(cls, *, extra: Mapping[str, Any] | None = None, **standard: Any) -> Self:
@@ -163,15 +197,50 @@ class Connector(ABC, Generic[ConfigT]):
     Config: ClassVar[type[ConnectorConfig]]
     operations: ClassVar[Mapping[str, type[BaseModel]]]
     """Operation name -> pydantic model of its payload."""
+    lookup_kinds: ClassVar[tuple[str, ...]] = ()
+    """The ``kind`` values ``lookup`` answers (the contract suite calls each with hostile input)."""
+
+    #: The public methods the guard wraps (a subclass may add its own, e.g. streaming reads).
+    guarded_methods: ClassVar[tuple[str, ...]] = ("check", "submit", "fetch_updates", "lookup",
+                                                  "snapshot")
 
     def __init__(self, config: ConfigT) -> None:
         self.config = config
         self._maybe_created: set[str] = set()
         """Keys whose create may have reached the back office in this process."""
+        self.report: Reporter = _log_finding
+        """Where findings go; the hub sets this to open operations work items."""
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        for name in cls.guarded_methods:
+            method = cls.__dict__.get(name)
+            if method is not None and not getattr(method, "_guarded", False):
+                setattr(cls, name, _guard(method))
 
     @classmethod
     def system_id(cls) -> str:
         return f"{cls.domain}_{cls.name}"
+
+    def set_aside(self, *, operation: str, entry: str, field: str | None, reason: str,
+                  code: str | None = None) -> None:
+        """One entry of a list could not be read: leave it out, tell operations, go on."""
+        self._notify(Finding(system=self.system_id(), kind="entry_set_aside",
+                             operation=operation, entry=entry, field=field, reason=reason,
+                             code=code))
+
+    def flag(self, exc: ConnectorError, operation: str) -> None:
+        """Report a security-flagged error (hostile markup in an answer) to operations."""
+        self._notify(Finding(system=self.system_id(), kind="security", operation=operation,
+                             entry="answer", field=exc.field, reason=exc.message,
+                             code=exc.code))
+
+    def _notify(self, finding: Finding) -> None:
+        try:
+            self.report(finding)
+        except Exception as exc:  # reporting must never fail the call it is about
+            log.error("%s: a finding could not be reported (%s); %s %s %s", finding.system,
+                      type(exc).__name__, finding.kind, finding.operation, finding.entry)
 
     # -- the contract ---------------------------------------------------------------------------
     @abstractmethod
@@ -273,8 +342,14 @@ class Connector(ABC, Generic[ConfigT]):
                 if transient_in_a_row >= 3:
                     abort = exc
             except PermanentError as exc:
+                if exc.security:
+                    self.flag(exc, command.operation)
                 outcome = _retry_outcome(command, exc, exc.message)
                 abort = exc
+            except Exception as exc:  # a defect: classify it, keep its value-free traceback
+                abort = _internal(f"{self.system_id()}.submit {command.operation}", exc)
+                abort.__cause__ = scrubbed(exc)
+                outcome = _retry_outcome(command, abort, abort.message)
             outcomes.append(outcome)
         return outcomes
 
@@ -304,6 +379,61 @@ class _RetryAfterBeyond(stop_base):
     def __call__(self, retry_state: RetryCallState) -> bool:
         asked = _retry_after(retry_state)
         return asked is not None and asked > self.limit
+
+
+def _log_finding(finding: Finding) -> None:
+    """The default reporter (no hub): a warning naming the entry and the field, never a value."""
+    log.warning("%s %s in %s: %s (field %s): %s", finding.system, finding.kind,
+                finding.operation, finding.entry, finding.field or "-", finding.reason)
+
+
+def _internal(method: str, exc: BaseException) -> PermanentError:
+    return PermanentError(f"{method}: the connector failed unexpectedly ({type(exc).__name__}); "
+                          "this is a defect to report", code="internal")
+
+
+def _guard(method: Callable[..., Any]) -> Callable[..., Any]:
+    """Only classified errors leave a contract method; security-flagged ones are reported."""
+    name = method.__name__
+
+    def settle(self: Connector, exc: BaseException) -> BaseException:
+        if isinstance(exc, ConnectorError):
+            if exc.security:
+                self.flag(exc, name)
+            return exc
+        return _internal(f"{self.system_id()}.{name}", exc)
+
+    if inspect.isgeneratorfunction(method):
+        @functools.wraps(method)
+        def guarded_iter(self: Connector, *args: Any, **kwargs: Any) -> Iterator[Any]:
+            try:
+                yield from method(self, *args, **kwargs)
+                return
+            except NotImplementedError:
+                raise
+            except Exception as exc:
+                error = settle(self, exc)
+                if error is exc:
+                    raise
+                cause = scrubbed(exc)
+            raise error from cause
+        guarded_iter._guarded = True  # type: ignore[attr-defined]
+        return guarded_iter
+
+    @functools.wraps(method)
+    def guarded(self: Connector, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return method(self, *args, **kwargs)
+        except NotImplementedError:
+            raise   # "this connector has no such look-up": the caller answers 404
+        except Exception as exc:
+            error = settle(self, exc)
+            if error is exc:
+                raise
+            cause = scrubbed(exc)
+        raise error from cause
+    guarded._guarded = True  # type: ignore[attr-defined]
+    return guarded
 
 
 def _retry_outcome(command: Command, exc: ConnectorError, message: str) -> Outcome:

@@ -8,6 +8,28 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, StringConstraints
 
 _POSTCODE = re.compile(r"^(GIR ?0AA|[A-Z]{1,2}\d[A-Z\d]? ?\d[A-Z]{2})$")
 
+#: What a back-office reference may look like: it starts with a letter or digit, holds letters,
+#: digits and ``space . _ / : # -``, and fits the ledger's reference column (120 characters).
+REFERENCE = re.compile(r"[A-Za-z0-9][A-Za-z0-9 ._/:#-]{0,119}")
+#: Words that are what a missing value turned into text, never a reference.
+NOT_A_REFERENCE = frozenset({"none", "null", "nil", "undefined", "nan", "n/a"})
+
+
+#: A back-office status word: letters, digits, spaces, ``_`` and ``-``, as the ledger stores it
+#: (``backoffice_updates.status`` holds 40 characters).
+STATUS_WORD = re.compile(r"[A-Za-z0-9][A-Za-z0-9 _-]{0,39}")
+
+
+def is_status_word(value: object) -> bool:
+    """True for a plausible status word; False for markup, empty or over-long text."""
+    return isinstance(value, str) and STATUS_WORD.fullmatch(value.strip()) is not None
+
+
+def is_reference(value: object) -> bool:
+    """True for a plausible back-office reference; False for markup, placeholders, empty text."""
+    return (isinstance(value, str) and value.strip().lower() not in NOT_A_REFERENCE
+            and REFERENCE.fullmatch(value.strip()) is not None)
+
 
 def normalise_postcode(value: str) -> str:
     """Upper-case UK postcode with a single space before the inward code."""

@@ -52,7 +52,7 @@ from typing import Protocol
 import pytest
 
 from connectors.base import Command, Connector, Outcome, OutcomeStatus, Update
-from connectors.errors import PermanentError
+from connectors.errors import ConnectorError, PermanentError
 
 
 class ContractHarness(Protocol):
@@ -180,3 +180,46 @@ class ConnectorContractSuite:
         text = caplog.text + "".join(str(r.args) for r in caplog.records)
         leaked = [v for v in contract_harness.personal_values if v and v in text]
         assert not leaked, f"personal data reached the logs ({len(leaked)} values)"
+
+    # -- hostile input: every failure classified -------------------------------------------------
+    def test_no_unclassified_exception_escapes(self, contract_harness: ContractHarness) -> None:
+        """Whatever a contract method is given, it answers or raises a ``connectors.errors``
+        class (the guard's ``internal`` code means a defect escaped unclassified)."""
+        connector = contract_harness.connector()
+        real = contract_harness.command(8)
+        junk_values: list[object] = [None, "", "\x00", "<b>x</b>", "9" * 400, -1, 10**30, [], {}]
+        commands = [Command(key=f"{real.key}-op", system=real.system, operation="no.such.operation",
+                            payload={}, case_ref=real.case_ref)]
+        for n, value in enumerate(junk_values):
+            commands.append(Command(key=f"{real.key}-j{n}", system=real.system,
+                                    operation=real.operation, case_ref=real.case_ref,
+                                    payload={k: value for k in real.payload}))
+        outcomes = _classified(lambda: connector.submit(commands)) or []
+        assert len(outcomes) in (0, len(commands))
+        for outcome in outcomes:
+            assert outcome.status is OutcomeStatus.REJECTED, outcome
+            assert outcome.code != "internal" and outcome.message, outcome
+        for since in (datetime(2000, 1, 1), datetime(9999, 1, 1, tzinfo=timezone.utc),
+                      datetime.now(timezone.utc) + timedelta(days=3650)):
+            _classified(lambda: connector.fetch_updates(since))
+        names = ("uprn", "postcode", "service", "from", "account_ref", "premises_ref",
+                 "reference", "key")
+        hostile_params: list[dict[str, object]] = [{}, {"x": 1}] + [
+            {name: value for name in names} for value in junk_values]
+        for kind in (*type(connector).lookup_kinds, "no.such.lookup"):
+            for params in hostile_params:
+                _classified(lambda: connector.lookup(kind, params))
+        _classified(lambda: connector.snapshot(["", "\x00", "k" * 500, "<b>k</b>", real.key]))
+
+
+def _classified(call):  # type: ignore[no-untyped-def]
+    """``call()``'s result, or None when it raised a classified error (or NotImplementedError
+    for a look-up the connector does not have); any other exception fails the check."""
+    try:
+        return call()
+    except NotImplementedError:
+        return None
+    except ConnectorError as exc:
+        assert exc.code != "internal", (
+            f"an unclassified {exc.__cause__} escaped: {exc.message}")
+        return None

@@ -3,10 +3,12 @@
 Built on the shared REST transport (``connectors.transports.rest``; crm_adapter may import
 connectors' transports and errors, never the other way round), so failures are classified the same
 way as every back office's: network errors, timeouts, 5xx, 408, 425 and 429 are ``TransientError``
-(a write that timed out after sending is ``UnknownOutcomeError``); 401/403, redirects, misbuilt
-requests and answers that break the API contract are ``PermanentError``; a refusal of one case or
-write-back (any other 4xx) is ``Rejected``. Messages carry status codes, path templates and field
-names, never case data.
+(a write that timed out after sending is ``UnknownOutcomeError``); 401/403, redirects and misbuilt
+requests are ``PermanentError``; an answer that is too large (read incrementally, cut off at
+``max_answer_bytes``), not JSON, nested too deep or without a value the hub needs is
+``UnreadableAnswer`` (a ``PermanentError``), and to a write-back ``UnknownOutcomeError`` (the key
+makes sending it again safe); a refusal of one case or write-back (any other 4xx) is
+``Rejected``. Messages carry status codes, path templates and field names, never case data.
 """
 from __future__ import annotations
 
@@ -18,7 +20,7 @@ from typing import Any
 import httpx
 from pydantic import ValidationError
 
-from connectors.errors import PermanentError, Rejected
+from connectors.errors import PermanentError, Rejected, UnreadableAnswer
 from connectors.transports.rest import DEFAULT_MAX_ANSWER_BYTES, BearerToken, RestClient
 from crm_adapter.models import CrmCase, WriteBack, validation_summary
 
@@ -73,12 +75,13 @@ class CrmClient:
         items = body.get("cases")
         next_cursor = body.get("next_cursor")
         if not isinstance(items, list):
-            raise PermanentError("CRM change feed has no 'cases' list", code="contract")
+            raise UnreadableAnswer("CRM change feed has no 'cases' list", code="contract",
+                                   field="cases")
         if not items:
             return [], None
         if not isinstance(next_cursor, str) or not next_cursor:
-            raise PermanentError("CRM change feed returned cases without 'next_cursor'",
-                                 code="contract")
+            raise UnreadableAnswer("CRM change feed returned cases without 'next_cursor'",
+                                   code="contract", field="next_cursor")
         cases: list[CrmCase] = []
         for position, item in enumerate(items):
             try:

@@ -2,15 +2,23 @@
 
 Signing (see docs/crm.md): ``X-Hub-Timestamp``: Unix seconds; ``X-Hub-Delivery``: a unique id per
 delivery; ``X-Hub-Signature-256``: ``sha256=`` + hex HMAC-SHA256(secret, ts + "." + body).
-The receiver checks, in order: headers present, timestamp within tolerance, signature, then claims
-the delivery id (so a forged call never burns one), then validates the body. A push is only a fast
-path: the scheduled pull catches anything a push missed, so nothing depends on every push arriving.
+The receiver checks, in order, before reading the body: headers present, delivery id a short
+printable text, timestamp within tolerance (an unsigned request costs no body read and no work);
+then it reads the body incrementally and refuses it past ``max_body_bytes`` (declared length or
+not, chunked or not) before buffering more; then the signature, then claims the delivery id (so a
+forged call never burns one), then validates the body at the edge against the ledger's columns
+(``crm_adapter.models``: lengths, NUL bytes, integer ranges, nesting depth). A signed body that
+is not a storable case is answered 422 naming the fields and kept (``record_invalid``), on every
+database alike; 503 only when the ledger cannot be reached (the CRM may retry), never for input
+that can never succeed. A push is only a fast path: the scheduled pull catches anything a push
+missed, so nothing depends on every push arriving.
 """
 from __future__ import annotations
 
 import hashlib
 import hmac
 import logging
+import re
 import time
 from collections.abc import Callable
 
@@ -19,7 +27,9 @@ from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 
-from crm_adapter.models import CrmCase, invalid_fields, validation_summary
+from connectors.transports.jsonreader import BodyNotJson
+from crm_adapter.models import (MAX_DELIVERY_ID, CaseRefused, CrmCase, invalid_fields,
+                                parse_json_body, validation_summary)
 
 log = logging.getLogger(__name__)
 
@@ -28,7 +38,8 @@ TIMESTAMP_HEADER = "X-Hub-Timestamp"
 DELIVERY_HEADER = "X-Hub-Delivery"
 SIGNATURE_PREFIX = "sha256="
 WEBHOOK_PATH = "/webhooks/crm"
-MAX_DELIVERY_ID_LENGTH = 200
+MAX_DELIVERY_ID_LENGTH = MAX_DELIVERY_ID
+_DELIVERY_ID = re.compile(r"[\x21-\x7e]{1,%d}" % MAX_DELIVERY_ID)
 
 
 def sign(secret: bytes, timestamp: str, body: bytes) -> str:
@@ -60,10 +71,12 @@ def webhook_router(*, secret: Callable[[], bytes], record_case: Callable[[CrmCas
     """A router with ``POST /webhooks/crm`` that records each correctly signed case.
 
     401: missing or invalid signature, timestamp outside ``tolerance_seconds`` either way, or a
-    delivery id already claimed; nothing is recorded. 422: signed, but the body is not a case; the
-    raw delivery goes to ``record_invalid`` so a person can act. 202: recorded, then ``trigger()``
-    (its failure is only logged: the scheduled intake picks the case up). If recording itself
-    fails, ``release_delivery`` (when given) frees the delivery id so the CRM's retry is accepted.
+    delivery id already claimed; nothing is recorded. 413: body over ``max_body_bytes`` (refused
+    while reading). 422: signed, but the body is not a storable case; the raw delivery goes to
+    ``record_invalid`` so a person can act. 202: recorded, then ``trigger()`` (its failure is only
+    logged: the scheduled intake picks the case up). If recording fails for a reason that may pass
+    (``record_case`` raising anything but ``CaseRefused``), ``release_delivery`` (when given) frees
+    the delivery id and the answer is 503, so the CRM's retry is accepted.
     """
     router = APIRouter()
 
@@ -71,28 +84,42 @@ def webhook_router(*, secret: Callable[[], bytes], record_case: Callable[[CrmCas
         log.warning("CRM webhook refused (%s), delivery %s", reason, delivery_id[:64] or "-")
         return JSONResponse({"detail": reason}, status_code=401)
 
-    def handle(headers: dict[str, str], body: bytes) -> JSONResponse:
+    def precheck(headers: dict[str, str]) -> JSONResponse | None:
+        """The checks that need no body: an unsigned request is refused before it is read."""
         delivery_id = headers.get(DELIVERY_HEADER.lower(), "").strip()
         signature = headers.get(SIGNATURE_HEADER.lower(), "")
         timestamp = headers.get(TIMESTAMP_HEADER.lower(), "").strip()
         if not (delivery_id and signature and timestamp):
-            return deny("missing signature headers", delivery_id)
-        if len(delivery_id) > MAX_DELIVERY_ID_LENGTH:
-            return deny("delivery id too long", "")
+            return deny("missing signature headers", delivery_id if delivery_id.isprintable() else "")
+        if not _DELIVERY_ID.fullmatch(delivery_id):
+            return deny(f"delivery id must be 1 to {MAX_DELIVERY_ID} printable ASCII characters", "")
         if not (timestamp.isascii() and timestamp.isdigit() and len(timestamp) <= 12):
             return deny("timestamp is not Unix seconds", delivery_id)
         if abs(clock() - int(timestamp)) > tolerance_seconds:
             return deny("timestamp outside tolerance", delivery_id)
+        if not signature.startswith(SIGNATURE_PREFIX) or len(signature) != len(SIGNATURE_PREFIX) + 64:
+            return deny("invalid signature", delivery_id)
+        return None
+
+    def handle(headers: dict[str, str], body: bytes) -> JSONResponse:
+        delivery_id = headers.get(DELIVERY_HEADER.lower(), "").strip()
+        signature = headers.get(SIGNATURE_HEADER.lower(), "")
+        timestamp = headers.get(TIMESTAMP_HEADER.lower(), "").strip()
         if not verify(secret(), timestamp, body, signature):
             return deny("invalid signature", delivery_id)
         if not claim_delivery(delivery_id):
             return deny("delivery already received", delivery_id)
         try:
-            case = CrmCase.model_validate_json(body)
+            case = CrmCase.model_validate(parse_json_body(body))
+        except BodyNotJson as exc:
+            return invalid(delivery_id, ["body"], f"body: {exc}", body)
         except ValidationError as exc:
-            return invalid(delivery_id, exc, body)
+            return invalid(delivery_id, invalid_fields(exc), validation_summary(exc), body)
         try:
             record_case(case)
+        except CaseRefused as exc:
+            return invalid(delivery_id, [getattr(exc, "field", None) or "body"],
+                           f"the ledger refused the case: {exc}", body)
         except Exception as exc:  # exception text may quote case data: log its type only
             log.error("CRM webhook: recording case %s v%s failed (%s), delivery %s",
                       case.crm_id, case.version, type(exc).__name__, delivery_id)
@@ -109,9 +136,7 @@ def webhook_router(*, secret: Callable[[], bytes], record_case: Callable[[CrmCas
         return JSONResponse({"status": "accepted", "crm_id": case.crm_id,
                              "version": case.version}, status_code=202)
 
-    def invalid(delivery_id: str, exc: ValidationError, body: bytes) -> JSONResponse:
-        fields = invalid_fields(exc)
-        summary = validation_summary(exc)
+    def invalid(delivery_id: str, fields: list[str], summary: str, body: bytes) -> JSONResponse:
         log.warning("CRM webhook delivery %s is not a case: fields %s", delivery_id, fields)
         if record_invalid is None:
             log.error("CRM webhook delivery %s kept nowhere: no record_invalid handler",
@@ -137,15 +162,26 @@ def webhook_router(*, secret: Callable[[], bytes], record_case: Callable[[CrmCas
             log.error("CRM webhook: releasing delivery %s failed (%s)", delivery_id,
                       type(exc).__name__)
 
+    def too_large() -> JSONResponse:
+        log.warning("CRM webhook refused a body over %d bytes", max_body_bytes)
+        return JSONResponse({"detail": f"body too large (limit {max_body_bytes} bytes)"},
+                            status_code=413)
+
     @router.post(WEBHOOK_PATH, status_code=202, summary="Receive a signed CRM case")
     async def receive_crm_case(request: Request) -> JSONResponse:
-        declared = request.headers.get("content-length", "")
-        if declared.isdigit() and int(declared) > max_body_bytes:
-            return JSONResponse({"detail": "body too large"}, status_code=413)
-        body = await request.body()
-        if len(body) > max_body_bytes:
-            return JSONResponse({"detail": "body too large"}, status_code=413)
         headers = {k.lower(): v for k, v in request.headers.items()}
-        return await run_in_threadpool(handle, headers, body)
+        refused = precheck(headers)
+        if refused is not None:
+            return refused   # nothing read, nothing done
+        declared = headers.get("content-length", "")
+        if declared and (not declared.isdigit() or int(declared) > max_body_bytes):
+            return too_large() if declared.isdigit() else JSONResponse(
+                {"detail": "bad Content-Length"}, status_code=400)
+        body = bytearray()
+        async for chunk in request.stream():
+            body += chunk
+            if len(body) > max_body_bytes:
+                return too_large()   # stop reading: the rest is never buffered
+        return await run_in_threadpool(handle, headers, bytes(body))
 
     return router

@@ -25,8 +25,7 @@ from pathlib import Path
 EXAMPLE = Path(__file__).resolve().parent.parent / ".env.example"
 SECRET_NAME = re.compile(r"(_PASSWORD|_SECRET|_TOKEN|_KEY)$")
 SIMULATOR_SECRETS = {"CRM_SIM_TOKEN", "REVENUES_SIM_PASSWORD", "WASTE_SIM_PASSWORD",
-                     "BENEFITS_SIM_PASSWORD", "LICENSING_DB_PASSWORD",
-                     "HOUSING_SIM_CLIENT_SECRET"}
+                     "BENEFITS_SIM_PASSWORD", "LICENSING_DB_PASSWORD", "HOUSING_SIM_CLIENT_SECRET"}
 LINE = re.compile(r"^([A-Z][A-Z0-9_]*)=(.*)$")
 
 
@@ -53,6 +52,9 @@ def simulator_connections(values: dict[str, str]) -> dict[str, dict[str, object]
         "AIRFLOW_CONN_WASTE_BARTEC": {
             "conn_type": "http", "host": "http://waste-sim:8104/soap", "login": "hub",
             "password": values["WASTE_SIM_PASSWORD"], "extra": {"timeout_seconds": 20}},
+        "AIRFLOW_CONN_HOUSING_REPAIRS": {
+            "conn_type": "http", "host": "http://housing-sim:8105", "login": "hub",
+            "password": values["HOUSING_SIM_CLIENT_SECRET"], "extra": {"timeout_seconds": 20}},
         "AIRFLOW_CONN_BENEFITS_ACADEMY": {
             "conn_type": "sftp", "host": "benefits-sim", "port": 2222, "login": "academy",
             "password": values["BENEFITS_SIM_PASSWORD"],
@@ -62,9 +64,6 @@ def simulator_connections(values: dict[str, str]) -> dict[str, dict[str, object]
             "conn_type": "postgres", "host": "postgres", "port": 5432, "login": "licensing",
             "password": values["LICENSING_DB_PASSWORD"], "schema": "licensing",
             "extra": {"timeout_seconds": 20}},
-        "AIRFLOW_CONN_HOUSING_REPAIRS": {
-            "conn_type": "http", "host": "http://housing-sim:8105", "login": "hub",
-            "password": values["HOUSING_SIM_CLIENT_SECRET"], "extra": {"timeout_seconds": 20}},
     }
 
 

@@ -30,9 +30,13 @@ def _connection_fields(conn_id: str) -> dict[str, Any]:
 
 def connector_for(system_id: str, conn_id: str | None = None) -> Connector:
     """The connector for ``system_id``, configured from its Airflow Connection."""
+    from hub.findings import reporter
+
     cls = catalog.connector_class(system_id)
     fields = _connection_fields(conn_id or cls.default_conn_id)
-    return cls(cls.Config.from_connection(**fields))
+    connector = cls(cls.Config.from_connection(**fields))
+    connector.report = reporter()   # set-aside entries and security flags: operations work items
+    return connector
 
 
 def crm_client(conn_id: str = CRM_CONN_ID) -> CrmClient:

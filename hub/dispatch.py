@@ -171,7 +171,10 @@ def _apply(session: Session, row: Command, outcome: Outcome, stats: BatchStats) 
         row.due_by = _due_by(outcome)
         stats.awaiting += 1
     else:
-        row.maybe_sent = row.maybe_sent or outcome.error_class == "UnknownOutcomeError"
+        # Unknown outcome, or a stop whose cause may have come after sending (an unsafe answer,
+        # a defect while reading): look the key up before creating again (one read, harmless).
+        row.maybe_sent = row.maybe_sent or outcome.error_class in ("UnknownOutcomeError",
+                                                                   "PermanentError")
         if outcome.error_class == "PermanentError":
             row.state = CommandState.PENDING.value
             row.attempts = max(0, row.attempts - 1)   # not the record's fault: do not use up tries

@@ -7,10 +7,11 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 
 from sqlalchemy import select
+from sqlalchemy import exc as sa_exc
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from crm_adapter.models import CrmCase
+from crm_adapter.models import CaseRefused, CrmCase
 from crm_adapter.pull import pull_cases
 from crm_adapter.rest import CrmClient
 from hub import outbox, wards
@@ -30,7 +31,12 @@ def default_mappings() -> MappingSet:
 
 
 def record_case(case: CrmCase, *, source: str, url: str | None = None) -> bool:
-    """Store a case version once. Returns False when this CRM id + version was already recorded."""
+    """Store a case version once. Returns False when this CRM id + version was already recorded.
+
+    A case the database refuses for its data (a value it cannot hold) raises ``CaseRefused``:
+    the caller keeps it as an inbound rejection instead of asking the CRM to retry for ever.
+    ``crm_adapter.models`` already refuses such values at the edge, the same on every database;
+    this is the last line behind it."""
     try:
         with session_scope(url) as session:
             if session.scalar(select(Case.id).where(Case.crm_id == case.crm_id,
@@ -45,19 +51,45 @@ def record_case(case: CrmCase, *, source: str, url: str | None = None) -> bool:
         return True
     except IntegrityError:   # a concurrent delivery of the same version won the race
         return False
+    except (sa_exc.DataError, sa_exc.ProgrammingError) as exc:  # value the database cannot hold
+        refused = CaseRefused(f"{type(exc.orig).__name__ if exc.orig else type(exc).__name__}")
+    except sa_exc.StatementError as exc:
+        if isinstance(exc, (sa_exc.OperationalError, sa_exc.InterfaceError)):
+            raise   # the database is not reachable: the CRM may retry
+        refused = CaseRefused(type(exc.orig).__name__ if exc.orig else type(exc).__name__)
+    except (ValueError, TypeError) as exc:   # a value the ledger's types refuse
+        refused = CaseRefused(type(exc).__name__)
+    raise refused
+
+
+#: Control characters no database column keeps the same way (NUL above all: PostgreSQL refuses it).
+_UNSTORABLE = dict.fromkeys(range(0x00, 0x09)) | {0x0b: None, 0x0c: None} | \
+    dict.fromkeys(range(0x0e, 0x20))
+MAX_KEPT_BODY = 1_000_000
+
+
+def _storable_text(data: bytes | str, limit: int) -> str:
+    """Text every database keeps alike: valid UTF-8 (bad bytes replaced), control characters
+    shown as U+FFFD, at most ``limit`` characters."""
+    text = data.decode("utf-8", "replace") if isinstance(data, bytes) else data
+    text = text.encode("utf-8", "replace").decode("utf-8")   # unpaired surrogates
+    return text.translate({k: "\ufffd" for k in _UNSTORABLE})[:limit]
 
 
 def record_inbound_rejection(*, source: str, delivery_id: str | None, error: str, body: bytes,
                              url: str | None = None) -> None:
     """Keep input we could not read as a case, with a work item for operations."""
     with session_scope(url) as session:
-        row = InboundRejection(source=source, delivery_id=delivery_id, error=error[:2000],
-                               body=body.decode("utf-8", "replace"), received_at=utcnow())
+        row = InboundRejection(source=source[:16],
+                               delivery_id=_storable_text(delivery_id, 120) if delivery_id else None,
+                               error=_storable_text(error, 2000),
+                               body=_storable_text(body, MAX_KEPT_BODY), received_at=utcnow())
         session.add(row)
         session.flush()
         open_work_item(session, dedupe_key=f"inbound:{row.id}", kind="unreadable_input",
                        team=OPERATIONS_TEAM,
-                       reason=f"A {source} delivery could not be read as a CRM case: {error[:500]}")
+                       reason=f"A {source} delivery could not be read as a CRM case: "
+                              f"{_storable_text(error, 500)}")
 
 
 class LedgerCursors:
@@ -80,9 +112,23 @@ class LedgerCursors:
                 row.value = value
 
 
+def _record_pulled(case: CrmCase, url: str | None) -> bool:
+    """Record a pulled case; one the ledger refuses is kept as an inbound rejection (the pull
+    goes on: the same page is not read again and again)."""
+    try:
+        return record_case(case, source="pull", url=url)
+    except CaseRefused as exc:
+        log.warning("CRM case %s v%s refused by the ledger (%s); kept for operations",
+                    case.crm_id, case.version, exc)
+        record_inbound_rejection(source="pull", delivery_id=f"pull:{case.crm_id}:v{case.version}",
+                                 error=f"the ledger refused the case: {exc}",
+                                 body=case.model_dump_json().encode(), url=url)
+        return False
+
+
 def pull_from_crm(client: CrmClient, *, url: str | None = None, page_size: int = 200) -> int:
     """Read cases changed since the stored cursor and record them. Returns cases read."""
-    return pull_cases(client, LedgerCursors(url), lambda c: record_case(c, source="pull", url=url),
+    return pull_cases(client, LedgerCursors(url), lambda c: _record_pulled(c, url),
                       cursor_name=CRM_PULL_CURSOR, page_size=page_size,
                       record_invalid=lambda delivery_id, error, raw: record_inbound_rejection(
                           source="pull", delivery_id=delivery_id, error=error,

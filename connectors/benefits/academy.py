@@ -26,11 +26,13 @@ from typing import Any, ClassVar, Self
 
 from pydantic import SecretStr, model_validator
 
-from connectors.base import Command, Connector, ConnectorConfig, Outcome, OutcomeStatus, Update
+from connectors.base import (Command, Connector, ConnectorConfig, Finding, Outcome, OutcomeStatus,
+                             Update)
 from connectors.benefits import fileformat as ff
 from connectors.benefits.operations import OPERATIONS, ClaimChange
 from connectors.errors import (ConnectorError, PermanentError, Rejected, TransientError,
-                               error_class_name)
+                               UnreadableAnswer, error_class_name)
+from connectors.benefits.seen import SeenFiles
 from connectors.transports import sftp
 
 log = logging.getLogger(__name__)
@@ -64,6 +66,12 @@ class AcademyConfig(ConnectorConfig):
     """How long the back office has to answer a delivered record before it is overdue."""
     archive_lookback_days: int = 35
     """How far back in the archive to look for a key's answer before uploading it again."""
+    quarantine_dir: str = "quarantine"
+    """Where an outbound file the hub cannot read is moved (with an operations work item), so it
+    is not read again every run. Created when missing."""
+    state_file: str = ".hub-seen-files.json"
+    """The hub's record of outbound files it has returned updates from, kept in ``archive_dir``:
+    a file is archived only after the hub stored what was in it."""
 
     @model_validator(mode="after")
     def _complete(self) -> Self:
@@ -94,6 +102,7 @@ class _Answer:
 class _OutboundFile:
     name: str
     parsed: ff.ResponseFile
+    digest: str = ""
 
     def latest(self) -> datetime:
         moments = [r.answered_at for r in self.parsed.responses] + \
@@ -159,25 +168,30 @@ class AcademyConnector(Connector[AcademyConfig]):
         return [outcomes[i] for i in range(len(commands))]
 
     def fetch_updates(self, since: datetime) -> list[Update]:
-        """Answers and staff changes in files with a line after ``since``, oldest first; archives
-        the files ``since`` covers."""
+        """Answers and staff changes in outbound files, oldest first; archives the files the hub
+        has stored (see ``SeenFiles``). A file the hub has not returned before is returned whole,
+        whatever its dates: nothing is archived unread."""
         since = _aware(since)
         with self._session() as session:
             files = self._read_outbound(session)
+            seen = SeenFiles.load(session, self._path(self.config.archive_dir,
+                                                      self.config.state_file))
             updates: dict[str, Update] = {}
+            stored: list[_OutboundFile] = []
             for item in files:
-                if item.latest() <= since:
-                    continue   # stored by the hub (its cursor passed the whole file): archived below
-                # Every line of a file not yet covered, even one dated before ``since``: the cursor
+                if item.latest() <= since and seen.stored(item.name, item.digest, since):
+                    stored.append(item)   # returned before, and the hub's cursor moved since
+                    continue
+                # Every line of a file not yet stored, even one dated before ``since``: the cursor
                 # may have passed it through another file, and the hub applies each update once.
                 for update in self._updates_in(item):
                     known = updates.get(update.update_id)
                     if known is None or update.changed_at < known.changed_at:
                         updates[update.update_id] = update
-            archived = 0
-            for item in files:
-                if item.latest() <= since:
-                    archived += self._archive(session, item.name)
+                seen.returned(item.name, item.digest, since)
+            archived = sum(self._archive(session, item.name) for item in stored)
+            seen.keep_only({item.name for item in files} - {item.name for item in stored})
+            seen.save(session)
         result = sorted(updates.values(), key=lambda u: (u.changed_at, u.update_id))
         log.info("benefits outbound: %d files, %d updates, %d archived", len(files), len(result),
                  archived)
@@ -261,7 +275,11 @@ class AcademyConnector(Connector[AcademyConfig]):
                 continue
             if not (name.startswith(FILE_PREFIX) and ff.is_complete_name(name)):
                 continue
-            data = self._try(lambda: session.read(self._path(folder, name)))
+            try:
+                data = self._try(lambda: session.read(self._path(folder, name),
+                                                      max_bytes=self.config.max_answer_bytes))
+            except UnreadableAnswer:
+                continue   # not a file of ours (ours are far smaller)
             if data is None:
                 continue  # picked up by the back office while we looked
             try:
@@ -275,25 +293,59 @@ class AcademyConnector(Connector[AcademyConfig]):
 
     # -- outbound -------------------------------------------------------------------------------
     def _read_outbound(self, session: sftp.SftpSession) -> list[_OutboundFile]:
+        """Every readable outbound file. A file that is too large or whose envelope is broken
+        is quarantined; a bad line is set aside (both with an operations work item naming the
+        file and the line) and the rest of its file is used."""
         files = []
         folder = self.config.outbound_dir
         for entry in sorted(session.list_files(folder), key=lambda e: e.filename):
-            if not ff.is_complete_name(entry.filename):
+            name = entry.filename
+            if not ff.is_complete_name(name):
                 continue
-            data = self._try(lambda: session.read(self._path(folder, entry.filename)))
+            try:
+                data = self._try(lambda: session.read(self._path(folder, name),
+                                                      max_bytes=self.config.max_answer_bytes))
+            except UnreadableAnswer as exc:
+                self._quarantine(session, name, None, exc.message, exc.code)
+                continue
             if data is None:
                 continue
             try:
-                parsed = ff.parse_response_file(data)
+                parsed, bad_lines = ff.read_response_file(data)
             except ff.FileFormatError as exc:
-                log.warning("benefits outbound file %s is not valid (%s); left in place",
-                            entry.filename, type(exc).__name__)
+                self._quarantine(session, name, exc.line, str(exc), "invalid-file")
                 continue
+            for bad in bad_lines:
+                self.set_aside(operation="outbound file", entry=f"{name} line {bad.line}",
+                               field=bad.field, reason=f"{bad.kind} line: {bad.reason}",
+                               code="bad-line")
             for rejection in parsed.file_rejections:
                 log.warning("benefits back office refused file %s: %s", rejection.file_name,
                             rejection.reason_code)
-            files.append(_OutboundFile(entry.filename, parsed))
+            files.append(_OutboundFile(name, parsed, ff.sha256_hex(data)))
         return files
+
+    def _quarantine(self, session: sftp.SftpSession, name: str, line: int | None, reason: str,
+                    code: str | None) -> None:
+        """Move an unreadable outbound file aside (it is not read again) and tell operations."""
+        where = f"{name} line {line}" if line else name
+        target_dir = self.config.quarantine_dir
+        moved = True
+        try:
+            session.make_folder(target_dir)
+            target = self._path(target_dir, name)
+            session.rename(self._path(self.config.outbound_dir, name), target)
+        except ConnectorError as exc:
+            moved = False
+            log.warning("benefits: could not quarantine %s (%s); it stays in outbound", name,
+                        exc.code)
+        self._notify(Finding(
+            system=self.system_id(), kind="file_quarantined", operation="outbound file",
+            entry=where, field=None, code=code,
+            reason=(f"{reason}; moved to {target_dir}/{name}" if moved
+                    else f"{reason}; could not be moved and stays in outbound")))
+        log.warning("benefits outbound file %s is not readable (%s, line %s); quarantined",
+                    name, code, line or "-")
 
     def _answers(self, session: sftp.SftpSession) -> dict[str, _Answer]:
         """Each key's answer, from the archive (recent files) and outbound; outbound wins."""
@@ -306,11 +358,15 @@ class AcademyConnector(Connector[AcademyConfig]):
             cache_key = (entry.filename, entry.st_size, entry.st_mtime)
             parsed = self._archive_cache.get(cache_key)
             if parsed is None:
-                data = self._try(lambda: session.read(self._path(folder, entry.filename)))
+                try:
+                    data = self._try(lambda: session.read(
+                        self._path(folder, entry.filename), max_bytes=self.config.max_answer_bytes))
+                except UnreadableAnswer:
+                    continue   # quarantined material never reaches the archive; skip, not fail
                 if data is None:
                     continue
                 try:
-                    parsed = ff.parse_response_file(data)
+                    parsed, _ = ff.read_response_file(data)
                 except ff.FileFormatError:
                     continue
                 self._archive_cache[cache_key] = parsed

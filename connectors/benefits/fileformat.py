@@ -29,6 +29,8 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
+from connectors.fields import is_reference, is_status_word
+
 CHANGE_FILE_TYPE = "ACADEMY-COC"
 RESPONSE_FILE_TYPE = "ACADEMY-RSP"
 FORMAT_VERSION = "1"
@@ -40,7 +42,22 @@ REJECTED = "REJECTED"
 
 
 class FileFormatError(ValueError):
-    """A file does not follow the format (bad header, trailer count or checksum, bad line)."""
+    """A file does not follow the format (bad header, trailer count or checksum, bad line).
+    ``line`` is the 1-based line at fault, when one is."""
+
+    def __init__(self, message: str, *, line: int | None = None) -> None:
+        super().__init__(message)
+        self.line = line
+
+
+@dataclass(frozen=True)
+class BadLine:
+    """One line of a response file the hub cannot use (the rest of the file is used)."""
+
+    line: int
+    kind: str
+    field: str
+    reason: str
 
 
 def is_temporary_name(name: str) -> bool:
@@ -184,25 +201,28 @@ def _build(file_type: str, file_id: str, created_at: datetime, rows: Iterable[Se
 def verify(data: bytes) -> tuple[list[list[str]], list[str]]:
     """Check the trailer's count and checksum; the header row and the record rows."""
     if not data.endswith(b"\n"):
-        raise FileFormatError("file does not end with a complete trailer line")
+        raise FileFormatError("file does not end with a complete trailer line",
+                              line=data.count(b"\n") + 1)
     cut = data.rfind(b"\n", 0, len(data) - 1) + 1
     body, trailer_bytes = data[:cut], data[cut:]
     try:
         rows = list(csv.reader(io.StringIO(body.decode("utf-8"), newline="")))
         [trailer] = list(csv.reader(io.StringIO(trailer_bytes.decode("utf-8"), newline="")))
     except (UnicodeDecodeError, csv.Error, ValueError) as exc:
-        raise FileFormatError("file is not valid UTF-8 CSV") from exc
+        raise FileFormatError("file is not valid UTF-8 CSV", line=_bad_text_line(body)) from exc
+    last = body.count(b"\n") + 1
     if len(trailer) != 3 or trailer[0] != "T":
-        raise FileFormatError("last line is not a trailer")
-    if not rows or rows[0][:1] != ["H"] or len(rows[0]) != 5:
-        raise FileFormatError("first line is not a header")
+        raise FileFormatError("last line is not a trailer", line=last)
+    if not rows or rows[0][:1] != ["H"] or len(rows[0]) < 5:
+        raise FileFormatError("first line is not a header", line=1)
     if rows[0][2] != FORMAT_VERSION:
-        raise FileFormatError(f"unsupported format version {rows[0][2]!r}")
+        raise FileFormatError("unsupported format version", line=1)
     records = rows[1:]
     if trailer[1] != str(len(records)):
-        raise FileFormatError(f"trailer count {trailer[1]!r} does not match {len(records)} records")
+        raise FileFormatError(f"trailer count does not match the {len(records)} records",
+                              line=last)
     if trailer[2] != sha256_hex(body):
-        raise FileFormatError("trailer checksum does not match the file")
+        raise FileFormatError("trailer checksum does not match the file", line=last)
     return records, rows[0]
 
 
@@ -218,8 +238,21 @@ def _parse_dt(text: str, what: str) -> datetime:
 
 def _header(header: list[str], file_type: str) -> tuple[str, datetime]:
     if header[1] != file_type:
-        raise FileFormatError(f"file type {header[1]!r}, expected {file_type!r}")
-    return header[3], _parse_dt(header[4], "header")
+        raise FileFormatError(f"file type is not {file_type}", line=1)
+    try:
+        return header[3], _parse_dt(header[4], "header")
+    except FileFormatError as exc:
+        raise FileFormatError(str(exc), line=1) from None
+
+
+def _bad_text_line(body: bytes) -> int | None:
+    """The first line that is not UTF-8, for the operator's work item."""
+    for number, raw in enumerate(body.split(b"\n"), start=1):
+        try:
+            raw.decode("utf-8")
+        except UnicodeDecodeError:
+            return number
+    return None
 
 
 # -- change files (hub -> back office) ----------------------------------------------------------
@@ -279,3 +312,72 @@ def parse_response_file(data: bytes) -> ResponseFile:
         else:
             raise FileFormatError(f"{where}: unknown record type or column count")
     return ResponseFile(file_id, created_at, tuple(responses), tuple(changes), tuple(rejections))
+
+
+#: Columns each outbound line needs (more are allowed and ignored: a later format version may
+#: add columns at the end); lines of another kind are ignored.
+_NEEDED_COLUMNS = {"R": 8, "S": 7, "F": 5}
+
+
+def read_response_file(data: bytes) -> tuple[ResponseFile, list[BadLine]]:
+    """Read an outbound file tolerantly: the envelope must hold (header, trailer count and
+    checksum: else ``FileFormatError`` with the line), but one bad line is set aside as a
+    ``BadLine`` naming the line and the field while the rest is read. Lines of a kind the hub does
+    not know, and columns past the ones it uses, are ignored."""
+    rows, header = verify(data)
+    file_id, created_at = _header(header, RESPONSE_FILE_TYPE)
+    responses: list[Response] = []
+    changes: list[StatusChange] = []
+    rejections: list[FileRejection] = []
+    bad: list[BadLine] = []
+    for number, row in enumerate(rows, start=2):
+        kind = row[0] if row else ""
+        needed = _NEEDED_COLUMNS.get(kind)
+        if needed is None:
+            continue
+        if len(row) < needed:
+            bad.append(BadLine(number, kind, f"column {len(row) + 1}",
+                               f"{kind} line has {len(row)} columns, needs {needed}"))
+            continue
+        problem = _line_problem(kind, row)
+        if problem is not None:
+            bad.append(BadLine(number, kind, *problem))
+            continue
+        try:
+            if kind == "R":
+                responses.append(Response(row[1], row[2], row[3], row[4], row[5], row[6],
+                                          _parse_dt(row[7], f"line {number}")))
+            elif kind == "S":
+                changes.append(StatusChange(row[1], row[2], row[3], row[4],
+                                            _parse_dt(row[5], f"line {number}"), row[6]))
+            else:
+                rejections.append(FileRejection(row[1], row[2], row[3],
+                                                _parse_dt(row[4], f"line {number}")))
+        except FileFormatError as exc:
+            field = {"R": "answered_at", "S": "changed_at", "F": "answered_at"}[kind]
+            bad.append(BadLine(number, kind, field, str(exc).split(": ")[0]))
+    return (ResponseFile(file_id, created_at, tuple(responses), tuple(changes),
+                         tuple(rejections)), bad)
+
+
+def _line_problem(kind: str, row: list[str]) -> tuple[str, str] | None:
+    """(field, reason) when a needed value of a line is missing or not allowed."""
+    if kind == "R":
+        if not row[1].strip():
+            return "record_id", "empty record id"
+        if row[3] not in (ACCEPTED, REJECTED):
+            return "result", "result is neither ACCEPTED nor REJECTED"
+        if row[3] == ACCEPTED and not is_reference(row[4]):
+            return "claim_ref", "an accepted answer without a readable claim reference"
+        if row[3] == REJECTED and not row[5].strip():
+            return "reason_code", "a rejection without a reason code"
+    elif kind == "S":
+        if not row[1].strip():
+            return "event_id", "empty event id"
+        if not is_reference(row[2]):
+            return "claim_ref", "no readable claim reference"
+        if not is_status_word(row[4]):
+            return "status", "empty or not a status word"
+    elif kind == "F" and not row[1].strip():
+        return "file_name", "empty file name"
+    return None

@@ -1,5 +1,11 @@
 """Housing repairs over REST (docs/connectors/housing.md): repair jobs with the command key as
-client reference, their status changes, appointment slots and cancellation."""
+client reference, their status changes, appointment slots and cancellation.
+
+Read tolerantly (docs/connectors.md, "Reading answers"): fields the hub does not use are never
+looked at; an event, slot or job in a list that lacks a value the hub needs (or holds markup where
+a reference or status word should be) is set aside with a finding naming the entry and the field,
+and the rest of the list goes on; a created job without a readable id is an unknown outcome,
+never a confirmation."""
 from __future__ import annotations
 
 import logging
@@ -13,6 +19,7 @@ from pydantic import Field
 
 from connectors.base import Command, Connector, Outcome, OutcomeStatus, Update
 from connectors.errors import Rejected, UnknownOutcomeError
+from connectors.fields import is_reference, is_status_word
 from connectors.housing.operations import OPERATIONS, CancelRepair, RepairRequest
 from connectors.transports.rest import (HttpRejected, RestConfig, cursor_pages, next_link_pages,
                                         page_number_pages)
@@ -20,6 +27,8 @@ from connectors.transports.rest import (HttpRejected, RestConfig, cursor_pages, 
 log = logging.getLogger(__name__)
 JOBS, EVENTS, SLOTS = "/api/v2/jobs", "/api/v2/job-events", "/api/v2/appointment-slots"
 CLOSED = frozenset({"COMPLETED", "CANCELLED"})
+SLOTS_LOOKUP = "housing.appointment_slots"
+_TRADE_CODE = re.compile(r"[A-Z][A-Z_]{0,39}")
 #: The API's request fields, as its refusals name them -> this system's payload fields.
 FIELDS = {"location.property_reference": "uprn", "property_reference": "uprn",
           "location.room": "room", "location.detail": "location_detail",
@@ -42,6 +51,7 @@ class RepairsConnector(Connector[RepairsConfig]):
     default_conn_id = "housing_repairs"
     Config = RepairsConfig
     operations = OPERATIONS
+    lookup_kinds = (SLOTS_LOOKUP,)
 
     def __init__(self, config: RepairsConfig, *, transport: httpx.BaseTransport | None = None):
         super().__init__(config)
@@ -57,31 +67,43 @@ class RepairsConnector(Connector[RepairsConfig]):
         since = since if since.tzinfo else since.replace(tzinfo=timezone.utc)
         query = {"changed_after": since.isoformat(timespec="microseconds"), "limit": 500}
         events = self.retrying()(lambda: list(cursor_pages(self.http, EVENTS, params=query)))
-        updates = [u for u in (self._update(e, since) for e in events) if u is not None]
+        updates = [u for u in (self._update(n, e, since) for n, e in enumerate(events))
+                   if u is not None]
         return sorted(updates, key=lambda u: (u.changed_at, u.update_id))
 
     def lookup(self, kind: str, params: Mapping[str, Any]) -> Any:
-        if kind != "housing.appointment_slots":
+        if kind != SLOTS_LOOKUP:
             return super().lookup(kind, params)
         try:
             first = date.fromisoformat(str(params.get("from") or date.today() + timedelta(days=1)))
         except ValueError as exc:
             raise Rejected(f"{kind}: field from is not a date", code="invalid-field",
                            field="from") from exc
-        query = {"property_reference": _required(params, "uprn"),
-                 "trade": _required(params, "trade").upper(), "from": first.isoformat(),
+        query = {"property_reference": _param(params, "uprn", re.compile(r"\d{1,12}")),
+                 "trade": _param(params, "trade", _TRADE_CODE, upper=True),
+                 "from": first.isoformat(),
                  "to": (first + timedelta(days=self.config.slot_window_days)).isoformat()}
         slots = self.retrying()(lambda: list(page_number_pages(self.http, SLOTS, params=query)))
-        return [{k: s.get(k) for k in ("slot_id", "date", "start", "end")} for s in slots
-                if isinstance(s, dict) and s.get("available") is True and _text(s, "slot_id")]
+        return [slot for slot in (self._slot(n, s) for n, s in enumerate(slots))
+                if slot is not None]
 
     def snapshot(self, keys: Sequence[str]) -> dict[str, Mapping[str, Any]]:
         # TODO(reconcile): move onto the streaming read the contract gains (issue 7): list
         # GET /api/v2/jobs (next-link pages) once instead of one look-up per key.
-        found = {key: self._find(key) for key in keys}
-        return {key: {"reference": job["id"], "status": job.get("status"),
-                      "crm_status": "closed" if job.get("status") in CLOSED else "open"}
-                for key, job in found.items() if job is not None}
+        found: dict[str, Mapping[str, Any]] = {}
+        for key in keys:
+            job = self._find(key)
+            if job is None:
+                continue
+            status = _text(job, "status")
+            if not is_status_word(status):
+                self._set_aside(f"GET {JOBS}", f"job {job['id']}", "status",
+                                "no readable status word")
+                continue
+            status = cast(str, status).upper()
+            found[key] = {"reference": job["id"], "status": status,
+                          "crm_status": "closed" if status in CLOSED else "open"}
+        return found
 
     # -- submit ---------------------------------------------------------------------------------
     def _apply(self, command: Command) -> Outcome:
@@ -99,15 +121,15 @@ class RepairsConnector(Connector[RepairsConfig]):
             if exc.vendor_code == "duplicate_client_reference" and (found := self._found(command)):
                 return found
             raise
-        if not _text(job, "id"):
-            raise UnknownOutcomeError("housing_repairs: created job has no id", code="contract")
+        if not is_reference(job.get("id")):
+            raise UnknownOutcomeError("housing_repairs: created job has no readable id",
+                                      code="contract", field="id")
         log.info("housing_repairs: %s created %s", command.operation, job["id"])
         return _confirmed(command, job)
 
     def _cancel(self, command: Command, model: CancelRepair) -> Outcome:
-        jobs = [j for j in next_link_pages(self.http, JOBS,
-                                           params={"source_reference": command.case_ref[:40]})
-                if isinstance(j, dict) and _text(j, "id")]
+        listed = next_link_pages(self.http, JOBS, params={"source_reference": command.case_ref[:40]})
+        jobs = [j for n, j in enumerate(listed) if self._readable_job(n, j)]
         if not jobs:
             raise Rejected("housing.cancel_repair: no repair job for this case", code="no_job")
         for job in jobs:
@@ -123,37 +145,83 @@ class RepairsConnector(Connector[RepairsConfig]):
         return _confirmed(command, job) if job is not None else None
 
     def _find(self, key: str) -> dict[str, Any] | None:
-        for job in next_link_pages(self.http, JOBS, params={"client_reference": key}):
-            if isinstance(job, dict) and job.get("client_reference") == key and _text(job, "id"):
+        listed = next_link_pages(self.http, JOBS, params={"client_reference": key})
+        for n, job in enumerate(listed):
+            if (isinstance(job, dict) and job.get("client_reference") == key
+                    and self._readable_job(n, job)):
                 return job
         return None
 
-    def _update(self, event: Any, since: datetime) -> Update | None:
-        """One status change, or None for other events, the hub's own, and unreadable ones."""
-        if not isinstance(event, dict) or event.get("type") not in ("status_changed", "cancelled"):
+    def _readable_job(self, position: int, job: Any) -> bool:
+        """True for a listed job with a readable id; any other entry is set aside."""
+        if isinstance(job, dict) and is_reference(job.get("id")):
+            return True
+        field = "id" if isinstance(job, dict) else None
+        self._set_aside(f"GET {JOBS}", f"jobs[{position}]", field,
+                        "no readable job id" if field else "not an object")
+        return False
+
+    def _update(self, position: int, event: Any, since: datetime) -> Update | None:
+        """One status change; None for other events and the hub's own; an event the hub cannot
+        read is set aside (a finding naming the event and the field) and the rest go on."""
+        entry = f"job-events[{position}]"
+        if not isinstance(event, dict):
+            self._set_aside(f"GET {EVENTS}", entry, None, "not an object")
             return None
+        if is_reference(event.get("id")):
+            entry = f"{entry} {event['id'].strip()}"
+        kind = event.get("type")
+        if not isinstance(kind, str) or not kind.strip():
+            self._set_aside(f"GET {EVENTS}", entry, "type", "no event type")
+            return None
+        if kind not in ("status_changed", "cancelled"):
+            return None   # created, note_added and kinds added later: not a status change
         actor = event.get("actor") if isinstance(event.get("actor"), dict) else {}
         if actor.get("kind") == "api_client" and actor.get("id") == self.config.client_id:
             return None   # the hub's own change
-        missing = next((f for f in ("id", "job_id", "status", "occurred_at")
-                        if not _text(event, f)), None)
-        try:
-            changed = datetime.fromisoformat(event["occurred_at"]) if not missing else None
-        except ValueError:
-            changed = None
-        if missing or changed is None or changed.tzinfo is None:
-            ref = event.get("id") if re.fullmatch(r"[\w.-]{1,40}", str(event.get("id"))) else "?"
-            log.warning("housing_repairs: event %s skipped: field %s unreadable", ref,
-                        missing or "occurred_at")
+        changed = _aware_time(event.get("occurred_at"))
+        problem = next(((f, why) for f, ok, why in (
+            ("id", is_reference(event.get("id")), "no readable event id"),
+            ("job_id", is_reference(event.get("job_id")), "no readable job reference"),
+            ("status", is_status_word(event.get("status")), "no readable status word"),
+            ("occurred_at", changed is not None, "no time with an offset"),
+        ) if not ok), None)
+        if problem is not None:
+            self._set_aside(f"GET {EVENTS}", entry, *problem)
             return None
+        assert changed is not None
         if changed <= since:
             return None   # "since" is strict
         status = event["status"].strip().upper()
-        return Update(system=self.system_id(), update_id=event["id"], reference=event["job_id"],
-                      status=status, changed_at=changed.astimezone(timezone.utc),
-                      key=_text(event, "client_reference"),
+        client_reference = _text(event, "client_reference")
+        return Update(system=self.system_id(), update_id=event["id"].strip(),
+                      reference=event["job_id"].strip(), status=status,
+                      changed_at=changed.astimezone(timezone.utc),
+                      key=client_reference if is_reference(client_reference) else None,
                       crm_status="closed" if status in CLOSED else "open",
                       note=_text(event, "note"))
+
+    def _slot(self, position: int, slot: Any) -> dict[str, Any] | None:
+        """A slot with room as the look-up answers it; full slots are None; an available slot
+        without a readable id or date is set aside."""
+        if not isinstance(slot, dict):
+            self._set_aside(f"GET {SLOTS}", f"appointment-slots[{position}]", None,
+                            "not an object")
+            return None
+        if slot.get("available") is not True:
+            return None
+        day = _text(slot, "date")
+        problem = (("slot_id", "no readable slot id") if not is_reference(slot.get("slot_id"))
+                   else ("date", "no readable date") if _iso_date(day) is None else None)
+        if problem is not None:
+            self._set_aside(f"GET {SLOTS}", f"appointment-slots[{position}]", *problem)
+            return None
+        return {"slot_id": slot["slot_id"].strip(), "date": day,
+                "start": _text(slot, "start"), "end": _text(slot, "end")}
+
+    def _set_aside(self, operation: str, entry: str, field: str | None, reason: str) -> None:
+        self.set_aside(operation=operation, entry=entry, field=field, reason=reason,
+                       code="bad-value")
 
 
 def _text(body: Mapping[str, Any], name: str) -> str | None:
@@ -161,10 +229,33 @@ def _text(body: Mapping[str, Any], name: str) -> str | None:
     return value.strip() or None if isinstance(value, str) else None
 
 
-def _required(params: Mapping[str, Any], name: str) -> str:
-    value = str(params.get(name) or "").strip()
+def _aware_time(value: Any) -> datetime | None:
+    """An RFC 3339 time with an offset, or None."""
+    try:
+        moment = datetime.fromisoformat(value.strip()) if isinstance(value, str) else None
+    except ValueError:
+        return None
+    return moment if moment is not None and moment.tzinfo is not None else None
+
+
+def _iso_date(value: str | None) -> date | None:
+    try:
+        return date.fromisoformat(value) if value else None
+    except ValueError:
+        return None
+
+
+def _param(params: Mapping[str, Any], name: str, shape: re.Pattern[str], *,
+           upper: bool = False) -> str:
+    """A look-up parameter checked at the edge: present and of the expected shape."""
+    raw = params.get(name)
+    value = raw.strip() if isinstance(raw, str) else str(raw) if isinstance(raw, int) else ""
+    value = value.upper() if upper else value
     if not value:
         raise Rejected(f"lookup: field {name} is required", code="invalid-field", field=name)
+    if not shape.fullmatch(value):
+        raise Rejected(f"lookup: field {name} is not in the expected form", code="invalid-field",
+                       field=name)
     return value
 
 

@@ -24,7 +24,8 @@ from sqlalchemy.engine import URL, make_url
 from tenacity import RetryCallState, Retrying
 
 from connectors.base import Command, Connector, ConnectorConfig, Outcome, OutcomeStatus, Update
-from connectors.errors import PermanentError, Rejected
+from connectors.errors import PermanentError, Rejected, scrubbed
+from connectors.fields import is_reference, is_status_word
 from connectors.licensing.operations import (OPERATIONS, AnimalEstablishmentLicence,
                                              PremisesLicence, StreetTradingConsent)
 from connectors.licensing.schema import SchemaMap, build_tables
@@ -158,6 +159,7 @@ class UniformConnector(Connector[UniformConfig]):
     default_conn_id = "licensing_uniform"
     Config = UniformConfig
     operations = OPERATIONS
+    lookup_kinds = ("premises", "application")
 
     def __init__(self, config: UniformConfig) -> None:
         super().__init__(config)
@@ -236,17 +238,23 @@ class UniformConnector(Connector[UniformConfig]):
                     return self._confirmed(command, existing, already=True)
                 row = self._create(conn, command, model)
         except sa_exc.IntegrityError as exc:
-            # Someone created the same key between our look and our insert: look again.
+            error, cause, look_again = classify(exc, action), scrubbed(exc), True
+        except (sa_exc.SQLAlchemyError, OSError) as exc:   # driver messages quote values
+            error, cause, look_again = classify(exc, action), scrubbed(exc), False
+        else:
+            log.info("%s: %s created %s", self.system_id(), command.key, row["app_ref"])
+            return self._confirmed(command, row, already=False)
+        if look_again:   # someone created the same key between our look and our insert
             existing = self._find_now(command.key)
             if existing is not None:
                 return self._confirmed(command, existing, already=True)
-            raise classify(exc, action) from exc
-        except (sa_exc.SQLAlchemyError, OSError) as exc:
-            raise classify(exc, action) from exc
-        log.info("%s: %s created %s", self.system_id(), command.key, row["app_ref"])
-        return self._confirmed(command, row, already=False)
+        raise error from cause
 
     def _confirmed(self, command: Command, row: Mapping[str, Any], *, already: bool) -> Outcome:
+        if not is_reference(row["app_ref"]):   # never confirm with a reference that is not one
+            raise Rejected(f"{command.operation}: the licensing system holds the application but "
+                           "its reference is empty or unreadable; a licensing officer must check "
+                           "it", code="bad-reference", field="app_ref")
         return Outcome(key=command.key, status=OutcomeStatus.CONFIRMED, reference=row["app_ref"],
                        message=("already received" if already else "application received"),
                        details={"licence_type": row["lic_type"], "status": row["status"],
@@ -367,11 +375,20 @@ class UniformConnector(Connector[UniformConfig]):
                     .where(app.c.last_updated == last["last_updated"],
                            app.c.app_ref > last["app_ref"], *ours)
                     .order_by(app.c.app_ref)).mappings().all()
-        return [self._update(row) for row in rows]
+        updates = []
+        for number, row in enumerate(rows, start=1):
+            problem = _row_problem(row)
+            if problem is not None:
+                ref = row["app_ref"] if is_reference(row["app_ref"]) else f"#{number}"
+                self.set_aside(operation="fetch_updates", entry=f"application {ref}",
+                               field=problem[0], reason=problem[1], code="bad-value")
+                continue
+            updates.append(self._update(row))
+        return updates
 
     def _update(self, row: Mapping[str, Any]) -> Update:
         changed_at = self._to_utc(row["last_updated"])
-        status = str(row["status"])
+        status = str(row["status"]).strip().upper()
         return Update(system=self.system_id(),
                       update_id=f"{row['app_ref']}|{changed_at.isoformat()}|{status}",
                       reference=row["app_ref"], status=status, changed_at=changed_at,
@@ -391,13 +408,19 @@ class UniformConnector(Connector[UniformConfig]):
         app = self.tables.application
         found: dict[str, Mapping[str, Any]] = {}
         with classified(f"{self.system_id()} snapshot"), self.engine.connect() as conn:
-            for start in range(0, len(keys), 500):
-                chunk = list(keys[start:start + 500])
+            usable = [k for k in keys if _usable_key(k)]   # others cannot be held: not found
+            for start in range(0, len(usable), 500):
+                chunk = usable[start:start + 500]
                 rows = conn.execute(select(*_keyed(app.c.ext_ref, app.c.app_ref, app.c.lic_type,
                                                    app.c.status, app.c.decision_date,
                                                    app.c.last_updated))
                                     .where(app.c.ext_ref.in_(chunk))).mappings().all()
                 for row in rows:
+                    problem = _row_problem(row)
+                    if problem is not None:
+                        self.set_aside(operation="snapshot", entry=f"application for {row['ext_ref']}",
+                                       field=problem[0], reason=problem[1], code="bad-value")
+                        continue
                     found[row["ext_ref"]] = {
                         "reference": row["app_ref"], "licence_type": row["lic_type"],
                         "status": row["status"], "decision_date": row["decision_date"],
@@ -410,11 +433,11 @@ class UniformConnector(Connector[UniformConfig]):
         t = self.tables
         if kind == "premises":
             stmt = select(*_keyed(*t.premises.c)).where(
-                t.premises.c.premises_ref == str(params["premises_ref"]))
+                t.premises.c.premises_ref == _param(params, "premises_ref", 20))
         elif kind == "application":
             app = t.application
-            where = (app.c.app_ref == str(params["reference"]) if "reference" in params
-                     else app.c.ext_ref == str(params["key"]))
+            where = (app.c.app_ref == _param(params, "reference", 20) if params.get("reference")
+                     else app.c.ext_ref == _param(params, "key", 64))
             stmt = select(*_keyed(app.c.app_ref, app.c.ext_ref, app.c.lic_type, app.c.status,
                                   app.c.decision_date)).where(where)
         else:
@@ -422,6 +445,37 @@ class UniformConnector(Connector[UniformConfig]):
         with classified(f"{self.system_id()} lookup {kind}"), self.engine.connect() as conn:
             row = conn.execute(stmt).mappings().first()
         return dict(row) if row is not None else None
+
+
+def _row_problem(row: Mapping[str, Any]) -> tuple[str, str] | None:
+    """(field, reason) when a value the hub needs from an application row is unusable."""
+    if not is_reference(row["app_ref"]):
+        return "app_ref", "the application reference is empty or not a reference"
+    if not is_status_word(row["status"]):
+        return "status", "the status is empty or not a status word"
+    if not isinstance(row["last_updated"], datetime):
+        return "last_updated", "the last-updated time is not a date and time"
+    decision = row.get("decision_date")
+    if decision is not None and not isinstance(decision, date):
+        return "decision_date", "the decision date is not a date"
+    return None
+
+
+def _param(params: Mapping[str, Any], name: str, max_length: int) -> str:
+    """A look-up parameter checked at the edge against the column it is compared with."""
+    value = params.get(name)
+    if not isinstance(value, (str, int)) or isinstance(value, bool) or not str(value).strip():
+        raise Rejected(f"lookup: field {name} is required", code="invalid-field", field=name)
+    text = str(value).strip()
+    if len(text) > max_length or not text.isprintable():
+        raise Rejected(f"lookup: field {name} is not a valid reference (at most {max_length} "
+                       "printable characters)", code="invalid-field", field=name)
+    return text
+
+
+def _usable_key(key: str) -> bool:
+    """A command key that can be in the external-reference column (64 printable characters)."""
+    return isinstance(key, str) and 0 < len(key) <= 64 and key.isprintable()
 
 
 def _keyed(*columns: ColumnElement[Any]) -> list[ColumnElement[Any]]:

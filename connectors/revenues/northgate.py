@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, ClassVar
@@ -17,11 +18,13 @@ from typing import Any, ClassVar
 from pydantic import BaseModel, TypeAdapter, ValidationError, field_validator
 
 from connectors.base import Command, Connector, Outcome, OutcomeStatus, SecretConfig, Update
-from connectors.errors import Rejected, UnknownOutcomeError
+from connectors.errors import (Rejected, UnknownOutcomeError, UnreadableAnswer,
+                               unknown_outcome_if_unreadable)
 from connectors.revenues.operations import (OPERATIONS, BusinessRatesRelief, ChangeOfAddress,
                                             CtaxAccountRef, DirectDebitSetup, NndrAccountRef,
                                             SinglePersonDiscount)
 from connectors.transports.soap import soap_call, soap_client
+from connectors.transports.xmlreader import Node
 
 log = logging.getLogger(__name__)
 
@@ -71,6 +74,24 @@ def _utc(moment: datetime) -> datetime:
         else moment.astimezone(timezone.utc)
 
 
+@dataclass(frozen=True)
+class _Request:
+    """The part of a back-office request the hub uses (read tolerantly from a ``Request``)."""
+
+    reference: str
+    client_reference: str
+    status: str
+    reason: str | None
+    balance_pence: int | None
+
+    @classmethod
+    def read(cls, node: Node) -> "_Request":
+        return cls(reference=node.reference("Reference"),
+                   client_reference=node.required("ClientReference"),
+                   status=node.status("Status"), reason=node.text("Reason"),
+                   balance_pence=node.integer("BalancePence"))
+
+
 class NorthgateConnector(Connector[NorthgateConfig]):
     """Council Tax and Business Rates changes through the Revenues SOAP service."""
 
@@ -79,6 +100,7 @@ class NorthgateConnector(Connector[NorthgateConfig]):
     default_conn_id = "revenues_northgate"
     Config = NorthgateConfig
     operations = OPERATIONS
+    lookup_kinds = ("ctax.account", "nndr.account")
 
     def __init__(self, config: NorthgateConfig) -> None:
         super().__init__(config)
@@ -86,36 +108,56 @@ class NorthgateConnector(Connector[NorthgateConfig]):
         self._unsure: set[str] = set()
 
     # -- plumbing --------------------------------------------------------------------------------
-    def _call(self, operation: str, /, **params: Any) -> Any:
+    def _call(self, operation: str, /, *, write: bool = False, **params: Any) -> Node:
         client = soap_client(WSDL_PATH, self.config.endpoint, timeout=self.config.timeout_seconds,
                              username=self.config.username,
-                             password=self.config.password.get_secret_value())
-        return soap_call(client, operation, **params)
+                             password=self.config.password.get_secret_value(),
+                             max_answer_bytes=self.config.max_answer_bytes,
+                             max_answer_depth=self.config.max_answer_depth)
+        return soap_call(client, operation, write=write, **params)
 
-    def _read(self, operation: str, /, **params: Any) -> Any:
+    def _read(self, operation: str, /, **params: Any) -> Node:
         """A read-only call, retried on transient errors."""
         return self.retrying()(self._call, operation, **params)
 
-    def _find(self, key: str) -> dict[str, Any]:
-        """Requests the back office holds for ``key``, by ClientReference."""
-        found = self._call("RequestFind", ClientReference=key) or []
-        return {r.ClientReference: r for r in found}
+    def _find(self, key: str) -> dict[str, _Request]:
+        """Requests the back office holds for ``key``, by ClientReference. An entry that cannot
+        be read is set aside: the back office answers a repeated ClientReference with the
+        request it holds, so sending again cannot create a second one."""
+        found: dict[str, _Request] = {}
+        for node in self._call("RequestFind", ClientReference=key).children("Request"):
+            try:
+                request = _Request.read(node)
+            except UnreadableAnswer as exc:
+                self.set_aside(operation="RequestFind", entry=f"{key} {node.path}",
+                               field=exc.field, reason=exc.message, code=exc.code)
+                continue
+            found[request.client_reference] = request
+        return found
 
     # -- the contract ----------------------------------------------------------------------------
     def check(self) -> None:
         answer = self._call("SystemCheck")
-        log.info("revenues_northgate reachable (version %s)", getattr(answer, "Version", "?"))
+        log.info("revenues_northgate reachable (version %s)", answer.text("Version") or "?")
 
     def submit(self, commands: Sequence[Command]) -> list[Outcome]:
         return self.submit_each(commands, self._apply)
 
     def fetch_updates(self, since: datetime) -> list[Update]:
-        changes = self._read("ChangesGet", Since=_utc(since)) or []
-        updates = [Update(system=self.system_id(), update_id=str(c.ChangeId), reference=c.Reference,
-                          key=command_key(c.ClientReference), status=c.Status,
-                          crm_status=crm_status(c.Status), changed_at=_utc(c.ChangedAt),
-                          note=c.Note)
-                   for c in changes]
+        updates = []
+        for change in self._read("ChangesGet", Since=_utc(since)).children("Change"):
+            try:
+                status = change.status("Status")
+                updates.append(Update(
+                    system=self.system_id(), update_id=change.required("ChangeId")[:160],
+                    reference=change.reference("Reference"),
+                    key=command_key(change.required("ClientReference")), status=status,
+                    crm_status=crm_status(status),
+                    changed_at=_utc(change.datetime("ChangedAt", required=True)),  # type: ignore[arg-type]
+                    note=change.text("Note")))
+            except UnreadableAnswer as exc:
+                self.set_aside(operation="ChangesGet", entry=change.path, field=exc.field,
+                               reason=exc.message, code=exc.code)
         updates.sort(key=lambda u: u.changed_at)
         log.info("revenues_northgate: %d changes since %s", len(updates), since.isoformat())
         return updates
@@ -137,14 +179,18 @@ class NorthgateConnector(Connector[NorthgateConfig]):
             if exc.code == "UnknownAccount":
                 return None
             raise
+        account = account.need("Account")
         if kind == "ctax.account":
-            return {"account_ref": account.AccountRef, "status": account.Status,
-                    "band": account.Band, "balance_pence": account.BalancePence,
-                    "property_ref": account.PropertyRef,
-                    "single_person_discount": bool(account.SinglePersonDiscount),
-                    "direct_debit": bool(account.DirectDebit)}
-        return {"account_ref": account.AccountRef, "status": account.Status,
-                "rateable_value": account.RateableValue, "relief": account.Relief}
+            return {"account_ref": account.required("AccountRef"),
+                    "status": account.required("Status"), "band": account.text("Band"),
+                    "balance_pence": account.integer("BalancePence"),
+                    "property_ref": account.text("PropertyRef"),
+                    "single_person_discount": bool(account.boolean("SinglePersonDiscount")),
+                    "direct_debit": bool(account.boolean("DirectDebit"))}
+        return {"account_ref": account.required("AccountRef"),
+                "status": account.required("Status"),
+                "rateable_value": account.integer("RateableValue"),
+                "relief": account.text("Relief")}
 
     def snapshot(self, keys: Sequence[str]) -> dict[str, Mapping[str, Any]]:
         """``{key: {"reference", "status"}}`` for keys the back office knows (others are absent);
@@ -154,7 +200,7 @@ class NorthgateConnector(Connector[NorthgateConfig]):
             found = self.retrying()(self._find, key)
             main = found.get(key) or found.get(f"{key}/{MOVE_STEPS[0]}")
             if main is not None:
-                result[key] = {"reference": main.Reference, "status": main.Status}
+                result[key] = {"reference": main.reference, "status": main.status}
         return result
 
     # -- operations ------------------------------------------------------------------------------
@@ -173,23 +219,26 @@ class NorthgateConnector(Connector[NorthgateConfig]):
                  outcome.status.value, outcome.reference)
         return outcome
 
-    def _step(self, command: Command, known: dict[str, Any], client_reference: str,
-              operation: str, **params: Any) -> Any:
+    def _step(self, command: Command, known: dict[str, _Request], client_reference: str,
+              operation: str, **params: Any) -> _Request:
         """One create, skipped when the back office already holds ``client_reference``."""
         answer = known.get(client_reference)
         if answer is None:
             try:
-                answer = self._call(operation, ClientReference=client_reference, **params)
+                node = self._call(operation, write=True, ClientReference=client_reference,
+                                  **params)
+                with unknown_outcome_if_unreadable(operation):
+                    answer = _Request.read(node.need("Request"))
             except UnknownOutcomeError:
                 self._unsure.add(command.key)
                 raise
-        if answer.Status == HELD:
-            raise Rejected(f"{operation} held for staff review (request {answer.Reference}): "
-                           f"{answer.Reason or 'no reason given'}", code=HELD, held=True)
+        if answer.status == HELD:
+            raise Rejected(f"{operation} held for staff review (request {answer.reference}): "
+                           f"{answer.reason or 'no reason given'}", code=HELD, held=True)
         return answer
 
     def _change_of_address(self, command: Command, model: ChangeOfAddress,
-                           known: dict[str, Any]) -> Outcome:
+                           known: dict[str, _Request]) -> Outcome:
         key, ref = command.key, model.account_ref
         forwarding = None
         if model.forwarding_address is not None:
@@ -198,27 +247,27 @@ class NorthgateConnector(Connector[NorthgateConfig]):
                           "Town": address.town, "Postcode": address.postcode}
         out = self._step(command, known, f"{key}/out", "MoveOut", AccountRef=ref,
                          MovedOn=model.moved_on, ForwardingAddress=forwarding)
-        details: dict[str, Any] = {"move_out_reference": out.Reference}
+        details: dict[str, Any] = {"move_out_reference": out.reference}
         try:
             if model.new_property_ref is not None:
                 moved_in = self._step(command, known, f"{key}/in", "MoveIn", AccountRef=ref,
                                       PropertyRef=model.new_property_ref, MovedOn=model.moved_on)
-                details["move_in_reference"] = moved_in.Reference
+                details["move_in_reference"] = moved_in.reference
             bill = self._step(command, known, f"{key}/bill", "AccountRebill", AccountRef=ref)
         except Rejected as exc:
             # The Move Out stands: say so, so the officer finishes the move rather than starts it.
-            raise Rejected(f"half done: Move Out {out.Reference} was applied, then {exc.message}",
+            raise Rejected(f"half done: Move Out {out.reference} was applied, then {exc.message}",
                            code=exc.code, field=exc.field, held=exc.held) from exc
-        details["rebill_reference"] = bill.Reference
-        if bill.BalancePence is not None:
-            details["balance_pence"] = bill.BalancePence
+        details["rebill_reference"] = bill.reference
+        if bill.balance_pence is not None:
+            details["balance_pence"] = bill.balance_pence
         message = ("moved out, moved in and rebilled" if model.new_property_ref
                    else "moved out of the area; final bill raised")
-        return Outcome(key=key, status=OutcomeStatus.CONFIRMED, reference=out.Reference,
+        return Outcome(key=key, status=OutcomeStatus.CONFIRMED, reference=out.reference,
                        message=message, details=details)
 
     def _single_person_discount(self, command: Command, model: SinglePersonDiscount,
-                                known: dict[str, Any]) -> Outcome:
+                                known: dict[str, _Request]) -> Outcome:
         if model.adults_resident > 1:
             raise Rejected("single person discount needs exactly one adult resident",
                            code="NotEligible", field="adults_resident")
@@ -226,22 +275,22 @@ class NorthgateConnector(Connector[NorthgateConfig]):
                             AccountRef=model.account_ref, DiscountType="SPD",
                             EffectiveFrom=model.effective_from,
                             AdultsResident=model.adults_resident)
-        return Outcome(key=command.key, status=OutcomeStatus.CONFIRMED, reference=answer.Reference,
+        return Outcome(key=command.key, status=OutcomeStatus.CONFIRMED, reference=answer.reference,
                        message="single person discount applied")
 
     def _direct_debit(self, command: Command, model: DirectDebitSetup,
-                      known: dict[str, Any]) -> Outcome:
+                      known: dict[str, _Request]) -> Outcome:
         answer = self._step(command, known, command.key, "DirectDebitCreate",
                             AccountRef=model.account_ref, AccountHolder=model.account_holder,
                             SortCode=model.sort_code, AccountNumber=model.account_number,
                             PaymentDay=model.payment_day)
-        return Outcome(key=command.key, status=OutcomeStatus.CONFIRMED, reference=answer.Reference,
+        return Outcome(key=command.key, status=OutcomeStatus.CONFIRMED, reference=answer.reference,
                        message="direct debit set up", details={"payment_day": model.payment_day})
 
     def _relief(self, command: Command, model: BusinessRatesRelief,
-                known: dict[str, Any]) -> Outcome:
+                known: dict[str, _Request]) -> Outcome:
         answer = self._step(command, known, command.key, "ReliefApply",
                             AccountRef=model.account_ref, ReliefType=model.relief_type,
                             EffectiveFrom=model.effective_from)
-        return Outcome(key=command.key, status=OutcomeStatus.CONFIRMED, reference=answer.Reference,
+        return Outcome(key=command.key, status=OutcomeStatus.CONFIRMED, reference=answer.reference,
                        message=f"{model.relief_type} relief applied")

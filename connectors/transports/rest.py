@@ -20,9 +20,12 @@ HTTP 405 / 406 / 407 / 411 / 414 / 415 / 426 /  ``PermanentError``: the request 
 431                                             misbuilt; no record can succeed
 any other 4xx                                   ``Rejected`` (``field`` when the body names
                                                 one; ``vendor_code`` the body's error code)
-an answer larger than ``max_answer_bytes``      ``PermanentError`` (``answer-too-large``); read
-                                                incrementally and cut off, never buffered whole
-an answer that is not the JSON expected         ``PermanentError`` (``contract``)
+an answer larger than ``max_answer_bytes``      ``AnswerTooLarge``, an ``UnreadableAnswer``
+                                                (``answer-too-large``); read incrementally and
+                                                cut off, never buffered whole
+an answer that is not the JSON expected (syntax ``UnreadableAnswer`` (``contract``); parsed by
+NaN/Infinity, nested deeper than                ``jsonreader``: never a ``RecursionError``
+``max_answer_depth``, not an object)
 either of those two in answer to a write        ``UnknownOutcomeError``: it may have been applied
 ==============================================  ==========================================
 
@@ -35,14 +38,14 @@ Pagination: ``page_number_pages``, ``cursor_pages`` and ``next_link_pages`` yiel
 every page, with a page limit and loop detection.
 
 Logs carry the system, the method, the path template and the status only. httpx logs every
-request's full URL (query string included) at INFO, and httpcore its traffic at DEBUG: building a
-client pins both loggers to WARNING (``quiet_http_logging``).
+request's full URL (path values and query string included) at INFO, and httpcore its traffic at
+DEBUG: building a client calls ``httplog.redact_http_client_logs`` (pins both to WARNING, and cuts
+query strings out of whatever HTTP client logging is still switched on).
 """
 from __future__ import annotations
 
 import email.utils
 import hashlib
-import json
 import logging
 import re
 import ssl
@@ -59,7 +62,10 @@ import httpx
 from pydantic import Field, SecretStr, model_validator
 
 from connectors.base import ConnectorConfig
-from connectors.errors import PermanentError, Rejected, TransientError, UnknownOutcomeError
+from connectors.errors import (PermanentError, Rejected, TransientError, UnknownOutcomeError,
+                               UnreadableAnswer)
+from connectors.transports.httplog import redact_http_client_logs
+from connectors.transports.jsonreader import DEFAULT_MAX_DEPTH, BodyNotJson, parse_json_body
 
 log = logging.getLogger(__name__)
 
@@ -72,12 +78,11 @@ RETRY_LATER_STATUSES = frozenset({408, 425, 429})
 MISBUILT_REQUEST_STATUSES = frozenset({405, 406, 407, 411, 414, 415, 426, 431})
 """4xx statuses that blame the request's form, not the record: a configuration or code fault."""
 READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
-_HTTP_LOGGERS = ("httpx", "httpcore")
 _SAFE_NAME = re.compile(r"^[A-Za-z0-9_.\[\]/#:-]{1,100}$")
 _SAFE_CODE = re.compile(r"^[A-Za-z0-9_.:-]{1,60}$")
 
 
-class AnswerTooLarge(PermanentError):
+class AnswerTooLarge(UnreadableAnswer):
     """The back office's answer is larger than the configured cap."""
 
 
@@ -96,15 +101,6 @@ class HttpRejected(Rejected):
         self.vendor_code = vendor_code
 
 
-def quiet_http_logging() -> None:
-    """Pin httpx and httpcore loggers to WARNING: at INFO/DEBUG they log full URLs with query
-    strings (personal data in search parameters) and connection traffic."""
-    for name in _HTTP_LOGGERS:
-        logger = logging.getLogger(name)
-        if logger.level == logging.NOTSET or logger.level < logging.WARNING:
-            logger.setLevel(logging.WARNING)
-
-
 # -- answers -----------------------------------------------------------------------------------
 
 @dataclass(frozen=True)
@@ -118,20 +114,22 @@ class Answer:
     what: str
     """``<system> <METHOD> <template>``: for messages."""
     method: str = "GET"
+    max_depth: int = DEFAULT_MAX_DEPTH
+    """Deepest JSON nesting read (``jsonreader``)."""
 
     def _unreadable(self, message: str) -> Exception:
         if self.method in READ_METHODS:
-            return PermanentError(f"{self.what}: {message}", code="contract")
+            return UnreadableAnswer(f"{self.what}: {message}", code="contract")
         return UnknownOutcomeError(f"{self.what}: {message}; it may have been applied",
                                    code="contract")
 
     def json(self) -> Any:
-        """The body as JSON, or ``PermanentError`` (``contract``); for a write, whose answer
+        """The body as JSON, or ``UnreadableAnswer`` (``contract``); for a write, whose answer
         cannot be read but which may have been applied, ``UnknownOutcomeError``."""
         try:
-            return json.loads(self.content)
-        except ValueError as exc:
-            raise self._unreadable("answer is not JSON") from exc
+            return parse_json_body(self.content, max_depth=self.max_depth)
+        except BodyNotJson as exc:
+            raise self._unreadable(f"answer is not JSON the hub reads ({exc})") from exc
 
     def json_object(self) -> dict[str, Any]:
         """The body as a JSON object (failures as ``json``)."""
@@ -289,6 +287,7 @@ class RestClient:
     def __init__(self, base_url: str, *, system: str, auth: Auth | None = None,
                  timeout: float | httpx.Timeout = 30.0,
                  max_answer_bytes: int = DEFAULT_MAX_ANSWER_BYTES,
+                 max_answer_depth: int = DEFAULT_MAX_DEPTH,
                  headers: Mapping[str, str] | None = None,
                  field_names: Mapping[str, str] | None = None,
                  transport: httpx.BaseTransport | None = None, verify: bool | str = True) -> None:
@@ -297,13 +296,15 @@ class RestClient:
                                  code="config")
         if isinstance(timeout, (int, float)) and timeout <= 0:
             raise PermanentError(f"{system}: timeout must be positive", code="config")
-        if max_answer_bytes <= 0:
-            raise PermanentError(f"{system}: max_answer_bytes must be positive", code="config")
-        quiet_http_logging()
+        if max_answer_bytes <= 0 or max_answer_depth <= 0:
+            raise PermanentError(f"{system}: max_answer_bytes and max_answer_depth must be "
+                                 "positive", code="config")
+        redact_http_client_logs()
         self.system = system
         self.field_names = dict(field_names or {})
         self.auth = auth or Auth()
         self.max_answer_bytes = max_answer_bytes
+        self.max_answer_depth = max_answer_depth
         self.base_url = base_url.rstrip("/") + "/"
         self._http = httpx.Client(
             timeout=timeout if isinstance(timeout, httpx.Timeout) else httpx.Timeout(timeout),
@@ -379,7 +380,7 @@ class RestClient:
                                      MAX_ERROR_BODY_BYTES if is_error else self.max_answer_bytes,
                                      truncate=is_error)
                 return Answer(response.status_code, response.headers, content, response.url, what,
-                              method)
+                              method, self.max_answer_depth)
         except AnswerTooLarge as exc:
             if method in READ_METHODS:
                 raise
@@ -433,17 +434,19 @@ _clients_lock = threading.Lock()
 
 def shared_client(base_url: str, *, system: str, auth: Auth | None = None,
                   timeout: float = 30.0, max_answer_bytes: int = DEFAULT_MAX_ANSWER_BYTES,
+                  max_answer_depth: int = DEFAULT_MAX_DEPTH,
                   field_names: Mapping[str, str] | None = None,
                   transport: httpx.BaseTransport | None = None) -> RestClient:
     """One ``RestClient`` per process per (system, base URL, credentials, limits): connection
     pools and OAuth2 tokens are shared by every connector built for that back office. With a
     ``transport`` (tests) a new client is made each time."""
     options: dict[str, Any] = {"system": system, "auth": auth, "timeout": timeout,
-                               "max_answer_bytes": max_answer_bytes, "field_names": field_names}
+                               "max_answer_bytes": max_answer_bytes,
+                               "max_answer_depth": max_answer_depth, "field_names": field_names}
     if transport is not None:
         return RestClient(base_url, transport=transport, **options)
     key = (system, base_url.rstrip("/"), (auth or Auth()).cache_key(), float(timeout),
-           max_answer_bytes, tuple(sorted((field_names or {}).items())))
+           max_answer_bytes, max_answer_depth, tuple(sorted((field_names or {}).items())))
     with _clients_lock:
         client = _clients.get(key)
         if client is None:
@@ -474,7 +477,6 @@ class RestConfig(ConnectorConfig):
     token_url: str = "/oauth/token"
     """OAuth2 token endpoint, relative to ``base_url`` or absolute."""
     scope: str | None = None
-    max_answer_bytes: int = Field(default=5_000_000, ge=1024, le=500_000_000)
 
     @model_validator(mode="after")
     def _client_id_when_needed(self) -> Self:
@@ -490,7 +492,8 @@ class RestConfig(ConnectorConfig):
                       else BasicAuth(self.client_id, secret) if self.auth == "basic"
                       else ClientCredentials(self.token_url, self.client_id, secret, scope=self.scope))
         return shared_client(self.base_url, system=system, auth=auth, timeout=self.timeout_seconds,
-                             max_answer_bytes=self.max_answer_bytes, field_names=field_names,
+                             max_answer_bytes=self.max_answer_bytes,
+                             max_answer_depth=self.max_answer_depth, field_names=field_names,
                              transport=transport)
 
 
@@ -503,7 +506,7 @@ def _items(body: dict[str, Any], key: str, what: str) -> list[Any]:
     if value is None:
         return []
     if not isinstance(value, list):
-        raise PermanentError(f"{what}: '{key}' is not a list", code="contract")
+        raise UnreadableAnswer(f"{what}: '{key}' is not a list", code="contract", field=key)
     return value
 
 
@@ -619,8 +622,8 @@ def error_details(content: bytes) -> tuple[str | None, str | None]:
     like a field or code are ignored: an error body may echo a value, and values never go into
     messages."""
     try:
-        body = json.loads(content)
-    except ValueError:
+        body = parse_json_body(content)
+    except BodyNotJson:
         return None, None
     if not isinstance(body, dict):
         return None, None

@@ -23,7 +23,7 @@ import paramiko
 from paramiko.hostkeys import HostKeyEntry
 
 from connectors.errors import (ConnectorError, PermanentError, TransientError,
-                               UnknownOutcomeError)
+                               UnknownOutcomeError, UnreadableAnswer)
 
 log = logging.getLogger(__name__)
 
@@ -156,11 +156,40 @@ class SftpSession:
             entries = self.sftp.listdir_attr(folder)
         return [e for e in entries if e.st_mode is None or statmod.S_ISREG(e.st_mode)]
 
-    def read(self, path: str) -> bytes:
+    def read(self, path: str, *, max_bytes: int | None = None) -> bytes:
+        """The file's bytes, read in chunks; past ``max_bytes`` reading stops with
+        ``UnreadableAnswer(code="file-too-large")`` (a file that grows while read included)."""
         with classified("read file"):
             with self.sftp.open(path, "rb") as handle:
-                handle.prefetch()
-                return handle.read()
+                size = handle.stat().st_size or 0
+                if max_bytes is not None and size > max_bytes:
+                    raise UnreadableAnswer(f"file is over the limit of {max_bytes} bytes",
+                                           code="file-too-large")
+                handle.prefetch(size)   # read ahead what stat promised, no more
+                data = bytearray()
+                while True:
+                    chunk = handle.read(CHUNK_SIZE)
+                    if not chunk:
+                        return bytes(data)
+                    data += chunk
+                    if max_bytes is not None and len(data) > max_bytes:
+                        raise UnreadableAnswer(f"file went past the limit of {max_bytes} bytes",
+                                               code="file-too-large")
+
+    def write_atomic(self, data: bytes, temp_path: str, final_path: str) -> None:
+        """Write a small file under a temporary name, then rename it over ``final_path``."""
+        with classified("write file"):
+            with self.sftp.open(temp_path, "wb") as handle:
+                handle.write(data)
+            self.sftp.posix_rename(temp_path, final_path)
+
+    def make_folder(self, path: str) -> None:
+        """Create ``path`` if it does not exist."""
+        with classified("make folder"):
+            try:
+                self.sftp.stat(path)
+            except FileNotFoundError:
+                self.sftp.mkdir(path)
 
     def remove(self, path: str) -> None:
         with classified("remove file"):

@@ -22,7 +22,8 @@ from sqlalchemy import event
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import URL, Engine, create_engine, make_url
 
-from connectors.errors import ConnectorError, PermanentError, Rejected, TransientError
+from connectors.errors import (ConnectorError, PermanentError, Rejected, TransientError,
+                               UnreadableAnswer, scrubbed)
 
 log = logging.getLogger(__name__)
 
@@ -254,11 +255,20 @@ def _describe(code: str | None, kind: str) -> str:
 @contextlib.contextmanager
 def classified(action: str = "database call") -> Iterator[None]:
     """Turn SQLAlchemy and socket errors raised in the block into classified connector errors."""
+    error: ConnectorError | None = None
     try:
         yield
     except ConnectorError:
         raise
     except (sa_exc.SQLAlchemyError, OSError) as exc:
-        error = classify(exc, action)
+        error, cause = classify(exc, action), scrubbed(exc)
+    except (ValueError, OverflowError) as exc:
+        # A stored value the driver or SQLAlchemy could not turn into its Python type (a date
+        # column holding text in SQLite, say): the answer is unreadable, not the call broken.
+        error = UnreadableAnswer(f"{action}: a stored value could not be read "
+                                 f"({type(exc).__name__})", code="bad-value")
+        cause = scrubbed(exc)
+    if error is not None:
+        # Driver messages quote values (a duplicate key, a row): only a scrubbed cause is chained.
         log.debug("%s failed: %s %s", action, type(error).__name__, error.code)
-        raise error from exc
+        raise error from cause

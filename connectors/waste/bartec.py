@@ -1,14 +1,24 @@
 """Waste back office in the style of Bartec Collective (SOAP): service requests for bulky-waste
-collections and missed bins, status updates, premises and slot look-ups.
+collections and missed bins, their history, premises and slot look-ups.
 
 Protocol notes (see docs/connectors/waste.md):
 - ``Authenticate`` returns a token that every other call carries in its body. The token is cached
   and renewed once when a call answers "invalid token"; the call is then retried once.
 - Results carry an ``Errors`` block: ``Result`` 0 is success; anything else is a refusal of this
   record (``Rejected``), except an invalid token (renew) and a duplicate ``ExternalReference``
-  (the request already exists: look it up and confirm it).
+  (the request already exists: look it up and confirm it). Where the result number is generic,
+  the refusal is recognised from the message (``result_codes.py``).
 - The command key travels as ``ExternalReference``; before a create that may repeat an earlier
   attempt, the connector looks the key up with ``ServiceRequests_Get``.
+- Every note carries a ``NoteTypeID``, found by the configured name in
+  ``ServiceRequests_Notes_Types_Get``. Extended-data field names come from configuration and are
+  checked against ``System_ExtendedDataDefinitions_Get``, never hard-coded.
+- Updates: ``ServiceRequests_Updates_Get`` says which requests changed; each one's
+  ``ServiceRequests_History_Get`` gives every status it went through, with closing codes. That
+  call's date filter is broken upstream, so the connector passes a very early date and filters.
+- Answers are read tolerantly (``connectors.transports.xmlreader``): by local name, any
+  namespace; what the hub does not use is never looked at; one bad entry in a list is set aside
+  with a finding (an operations work item) and the rest is used.
 - Times are the back office's local wall-clock time (``backoffice_timezone``), without an offset.
 """
 from __future__ import annotations
@@ -24,22 +34,18 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import Field, SecretStr, field_validator
 
 from connectors.base import Command, Connector, ConnectorConfig, Outcome, OutcomeStatus, Update
-from connectors.errors import ConnectorError, PermanentError, Rejected, TransientError
+from connectors.errors import (ConnectorError, PermanentError, Rejected, TransientError,
+                               UnknownOutcomeError, UnreadableAnswer,
+                               unknown_outcome_if_unreadable)
 from connectors.transports.soap import soap_call, soap_client
+from connectors.transports.xmlreader import Node
 from connectors.waste.operations import OPERATIONS, BulkyCollection, MissedBin
+from connectors.waste.result_codes import DUPLICATE_REFERENCE, INVALID_TOKEN, classify_result
 
 log = logging.getLogger(__name__)
 
 WSDL_PATH = Path(__file__).resolve().parent / "wsdl" / "CollectiveAPI.wsdl"
 SYSTEM_ID = "waste_bartec"
-CLOSED_STATUSES = frozenset({"COMPLETED", "CLOSED", "CANCELLED"})
-
-#: Errors.Result codes with a meaning for the connector (the rest are refusals).
-DUPLICATE_REFERENCE = 6
-_FIELD_BY_RESULT = {3: "uprn", 4: "slot_date", 5: "collection_date", 9: "collection_date"}
-_CODE_BY_RESULT = {3: "unknown-premises", 4: "slot-unavailable", 5: "collection-not-due",
-                   6: "duplicate", 7: "unknown-service-type", 8: "not-found",
-                   9: "no-scheduled-collection"}
 
 T = TypeVar("T")
 
@@ -50,6 +56,15 @@ DEFAULT_SERVICE_TYPES: dict[str, str] = {
     "missed_garden": "MISSED GARDEN",
     "missed_food": "MISSED FOOD",
 }
+#: The hub's extended-data values, by the field name the back office gives each one.
+DEFAULT_EXTENDED_DATA_FIELDS: dict[str, str] = {
+    "slot_date": "SLOT_DATE",
+    "item": "ITEM",
+    "collection_date": "COLLECTION_DATE",
+    "bin_type": "BIN_TYPE",
+}
+#: ``ServiceRequests_History_Get``'s date filter is broken upstream: ask from long ago.
+HISTORY_FROM = datetime(2000, 1, 1)
 
 
 class BartecConfig(ConnectorConfig):
@@ -67,6 +82,14 @@ class BartecConfig(ConnectorConfig):
     """Service type names in the back office, by ``bulky`` and ``missed_<bin type>``."""
     slot_window_days: int = Field(default=42, ge=1, le=365)
     """How far ahead ``waste.collection_slots`` looks."""
+    note_type: str = Field(default="CRM NOTE", min_length=1, max_length=100)
+    """The name of the note type every note carries (``ServiceRequests_Notes_Types_Get``)."""
+    extended_data_fields: dict[str, str] = Field(
+        default_factory=lambda: dict(DEFAULT_EXTENDED_DATA_FIELDS))
+    """Back-office extended-data field names, by ``slot_date``, ``item``, ``collection_date``,
+    ``bin_type``; checked against ``System_ExtendedDataDefinitions_Get``."""
+    closed_statuses: tuple[str, ...] = ("COMPLETED", "CLOSED", "CANCELLED")
+    """Status words after which the CRM case is closed."""
 
     @field_validator("backoffice_timezone")
     @classmethod
@@ -75,6 +98,14 @@ class BartecConfig(ConnectorConfig):
             ZoneInfo(value)
         except (ZoneInfoNotFoundError, ValueError) as exc:
             raise ValueError("unknown time zone") from exc
+        return value
+
+    @field_validator("extended_data_fields")
+    @classmethod
+    def _all_fields_named(cls, value: dict[str, str]) -> dict[str, str]:
+        missing = sorted(set(DEFAULT_EXTENDED_DATA_FIELDS) - set(value))
+        if missing:
+            raise ValueError(f"no back-office field name for {missing}")
         return value
 
 
@@ -90,30 +121,36 @@ class BartecConnector(Connector[BartecConfig]):
     default_conn_id = "waste_bartec"
     Config = BartecConfig
     operations = OPERATIONS
+    lookup_kinds = ("waste.collection_slots", "waste.premises", "waste.statuses")
 
     def __init__(self, config: BartecConfig) -> None:
         super().__init__(config)
         self._zone = ZoneInfo(config.backoffice_timezone)
         self._token: str | None = None
         self._token_lock = threading.Lock()
-        self._type_ids: dict[str, int] | None = None
+        self._types: list[tuple[int, str, int | None]] | None = None
+        self._note_type_id: int | None = None
+        self._definitions: dict[int, frozenset[str]] | None = None
         self._unsure: set[str] = set()
         """Keys whose create may have reached the back office: look before creating again."""
 
     # -- transport -----------------------------------------------------------------------------
     def _client(self) -> Any:
-        return soap_client(WSDL_PATH, self.config.endpoint, timeout=self.config.timeout_seconds)
+        return soap_client(WSDL_PATH, self.config.endpoint, timeout=self.config.timeout_seconds,
+                           max_answer_bytes=self.config.max_answer_bytes,
+                           max_answer_depth=self.config.max_answer_depth)
 
     def _authenticate(self) -> str:
-        result = soap_call(self._client(), "Authenticate", user=self.config.username,
-                           password=self.config.password.get_secret_value())
+        result = _result(soap_call(self._client(), "Authenticate", user=self.config.username,
+                                   password=self.config.password.get_secret_value()))
         code, _ = _errors(result)
-        token = getattr(getattr(result, "Token", None), "TokenString", None)
+        token_node = result.child("Token")
+        token = token_node.text("TokenString") if token_node is not None else None
         if code != 0 or not token:
             raise PermanentError("waste_bartec: Authenticate refused the credentials",
                                  code=f"auth-{code}")
         log.debug("waste_bartec: authenticated")
-        return str(token)
+        return token
 
     def _token_value(self, *, renew: bool = False) -> str:
         with self._token_lock:
@@ -122,31 +159,39 @@ class BartecConnector(Connector[BartecConfig]):
                 self._token = self._authenticate()
             return self._token
 
-    def _call(self, operation: str, **params: Any) -> Any:
-        """Call ``operation`` with the token; renew the token once if it is refused."""
+    def _call(self, operation: str, *, write: bool = False, **params: Any) -> Node:
+        """Call ``operation`` with the token; renew the token once if it is refused. Returns the
+        operation's result element."""
         try:
-            return self._call_once(operation, self._token_value(), params)
+            return self._call_once(operation, self._token_value(), params, write)
         except _InvalidToken:
             log.info("waste_bartec: token refused by %s; renewing once", operation)
         try:
-            return self._call_once(operation, self._token_value(renew=True), params)
+            return self._call_once(operation, self._token_value(renew=True), params, write)
         except _InvalidToken as exc:
             raise PermanentError(f"{operation}: a fresh token was refused",
                                  code="invalid-token") from exc
 
-    def _call_once(self, operation: str, token: str, params: Mapping[str, Any]) -> Any:
+    def _call_once(self, operation: str, token: str, params: Mapping[str, Any],
+                   write: bool) -> Node:
         try:
-            result = soap_call(self._client(), operation, token=token, **params)
+            answer = soap_call(self._client(), operation, write=write, token=token, **params)
         except (Rejected, PermanentError) as exc:  # a fault saying the token is bad
             if "token" in (exc.code or "").lower() or "token" in exc.message.lower():
                 raise _InvalidToken() from exc
             raise
-        code, message = _errors(result)
-        if code != 0 and "token" in message.lower():
+        if write:
+            with unknown_outcome_if_unreadable(operation):
+                result = _result(answer)
+                code, message = _errors(result)
+        else:
+            result = _result(answer)
+            code, message = _errors(result)
+        if code == INVALID_TOKEN or (code != 0 and "token" in message.lower()):
             raise _InvalidToken()
         return result
 
-    def _read(self, operation: str, **params: Any) -> Any:
+    def _read(self, operation: str, **params: Any) -> Node:
         """A read with retries for transient failures; a refusal raises ``Rejected``."""
         result = self.retrying()(self._call, operation, **params)
         _raise_for_errors(operation, result)
@@ -158,39 +203,34 @@ class BartecConnector(Connector[BartecConfig]):
     # -- contract ------------------------------------------------------------------------------
     def check(self) -> None:
         self._retry(lambda: self._token_value(renew=True))
-        types = self._service_type_ids(refresh=True)
-        missing = sorted(k for k, v in self.config.service_types.items() if v.upper() not in types)
-        if missing:
-            raise PermanentError(f"waste_bartec: service types not in the back office: {missing}",
-                                 code="config")
+        self._service_types(refresh=True)
+        for type_key in self.config.service_types:
+            self._service_type(type_key)
+        self._note_type(refresh=True)
+        self._definitions = None   # read the definitions afresh (only if a type has one)
+        for type_key in self.config.service_types:
+            self._check_extended_fields(type_key)
 
     def submit(self, commands: Sequence[Command]) -> list[Outcome]:
         return self.submit_each(commands, self._apply)
 
     def fetch_updates(self, since: datetime) -> list[Update]:
+        since_utc = _aware(since)
         result = self._read("ServiceRequests_Updates_Get", LastUpdated=self._to_local(since))
-        latest: dict[str, Any] = {}
-        for change in result.ServiceRequest_Updates or []:
-            latest[str(change.ServiceCode)] = change  # one per request: its latest change
-        updates: list[Update] = []
-        for code, change in latest.items():
-            record = self._find(service_code=code)
-            if record is None:
+        codes: list[str] = []
+        for entry in result.children("ServiceRequest_Updates"):
+            try:
+                code = entry.reference("ServiceCode")
+            except UnreadableAnswer as exc:
+                self._set_aside("ServiceRequests_Updates_Get", entry.path, exc)
                 continue
-            stamp = record.RecordStamp
-            author = (getattr(stamp, "ModifiedBy", None) or getattr(stamp, "AddedBy", None) or "")
-            if author.strip().lower() == self.config.username.lower():
-                continue  # the hub's own create or note
-            status = str(record.ServiceStatus.Status).strip().upper()
-            status_stamp = record.ServiceStatus.RecordStamp
-            updates.append(Update(
-                system=SYSTEM_ID, update_id=f"{code}@{change.DateChanged}", reference=code,
-                status=status, changed_at=self._to_utc(str(change.DateChanged)),
-                key=(record.ExternalReference or None),
-                crm_status="closed" if status in CLOSED_STATUSES else "open",
-                note=(getattr(status_stamp, "Comments", None) or None) if status_stamp else None))
+            if code not in codes:
+                codes.append(code)
+        updates: list[Update] = []
+        for code in codes:
+            updates += self._history(code, since_utc)
         updates.sort(key=lambda u: (u.changed_at, u.update_id))
-        log.info("waste_bartec: %d updates since the cursor", len(updates))
+        log.info("waste_bartec: %d updates from %d changed requests", len(updates), len(codes))
         return updates
 
     def lookup(self, kind: str, params: Mapping[str, Any]) -> Any:
@@ -198,50 +238,61 @@ class BartecConnector(Connector[BartecConfig]):
             return self._slots(params)
         if kind == "waste.premises":
             return self._premises(params)
+        if kind == "waste.statuses":
+            return self._statuses(params)
         return super().lookup(kind, params)
 
     def snapshot(self, keys: Sequence[str]) -> dict[str, Mapping[str, Any]]:
         found: dict[str, Mapping[str, Any]] = {}
         for key in keys:
-            record = self._find(external_reference=key)
-            if record is not None:
-                status = str(record.ServiceStatus.Status).upper()
-                found[key] = {"reference": str(record.ServiceCode), "status": status,
-                              "crm_status": "closed" if status in CLOSED_STATUSES else "open"}
+            try:
+                record = self._find(external_reference=key)
+                if record is None:
+                    continue
+                reference = record.reference("ServiceCode")
+                status = _status_word(record)
+            except UnreadableAnswer as exc:
+                self._set_aside("ServiceRequests_Get", f"ExternalReference {key}", exc)
+                continue
+            found[key] = {"reference": reference, "status": status,
+                          "crm_status": self._crm_status(status)}
         return found
 
     # -- submit ----------------------------------------------------------------------------------
     def _apply(self, command: Command) -> Outcome:
         model = self.validate(command)
         if command.maybe_sent or command.key in self._unsure:
-            existing = self._find(external_reference=command.key)
+            existing = self._existing_reference(command.key)
             if existing is not None:
                 self._unsure.discard(command.key)
-                return self._confirmed(command, str(existing.ServiceCode), existing=True)
+                return self._confirmed(command, existing, existing=True)
         type_key = ("bulky" if isinstance(model, BulkyCollection)
                     else f"missed_{model.bin_type}")  # type: ignore[union-attr]
-        params = {"ServiceTypeID": self._service_type_id(type_key), "UPRN": model.uprn,  # type: ignore[union-attr]
+        type_id = self._service_type_id(type_key)
+        params = {"ServiceTypeID": type_id, "UPRN": model.uprn,  # type: ignore[union-attr]
                   "ExternalReference": command.key, "Source": "CRM",
                   "DateRequested": self._to_local(datetime.now(timezone.utc)),
-                  "ExtendedData": {"ExtendedDataField": _extended(model)}}
+                  "ExtendedData": {"ExtendedDataField": self._extended(type_key, model)}}
         contact = _contact(model)
         if contact:
             params["reporterContact"] = contact
         try:
-            result = self._call("ServiceRequest_Create", **params)
+            result = self._call("ServiceRequest_Create", write=True, **params)
+            code, message = _errors(result)
+            if code == DUPLICATE_REFERENCE or classify_result(code, message)[0] == "duplicate":
+                reference = self._existing_reference(command.key)
+                if reference is None:
+                    with unknown_outcome_if_unreadable("ServiceRequest_Create"):
+                        reference = result.reference("ServiceCode")
+                return self._confirmed(command, reference, existing=True)
+            if code != 0:
+                raise _refusal(command.operation, code, message)
+            with unknown_outcome_if_unreadable("ServiceRequest_Create"):
+                reference = result.reference("ServiceCode")
         except TransientError:
             self._unsure.add(command.key)  # it may have been applied: look first next time
             raise
-        code, message = _errors(result)
-        if code == DUPLICATE_REFERENCE:
-            existing = self._find(external_reference=command.key)
-            reference = str(existing.ServiceCode) if existing is not None else result.ServiceCode
-            if reference:
-                return self._confirmed(command, str(reference), existing=True)
-        if code != 0:
-            raise _refusal(command.operation, code, message)
         self._unsure.discard(command.key)
-        reference = str(result.ServiceCode)
         warnings = self._add_note(reference, _note_text(command, model))
         log.info("waste_bartec: %s created %s", command.operation, reference)
         return self._confirmed(command, reference, warnings=warnings)
@@ -253,11 +304,24 @@ class BartecConnector(Connector[BartecConfig]):
         return Outcome(key=command.key, status=OutcomeStatus.CONFIRMED, reference=reference,
                        warnings=warnings, details={"service_request": reference})
 
+    def _existing_reference(self, key: str) -> str | None:
+        """The service code the back office holds for ``key``; an unreadable one is not a yes."""
+        record = self._find(external_reference=key)
+        if record is None:
+            return None
+        try:
+            return record.reference("ServiceCode")
+        except UnreadableAnswer as exc:
+            raise UnknownOutcomeError(f"{exc.message}; whether the request exists is unknown",
+                                      code=exc.code, field=exc.field) from exc
+
     def _add_note(self, reference: str, text: str) -> tuple[str, ...]:
         """Add the note; a failure becomes a warning, never a failed create."""
         try:
-            result = self._retry(lambda: self._call("ServiceRequest_Note_Create",
-                                                    ServiceCode=reference, Note=text))
+            note_type = self._note_type()
+            result = self._retry(lambda: self._call("ServiceRequest_Note_Create", write=True,
+                                                    ServiceCode=reference, NoteTypeID=note_type,
+                                                    Note=text))
             _raise_for_errors("ServiceRequest_Note_Create", result)
         except ConnectorError as exc:
             log.warning("waste_bartec: note on %s not added (%s)", reference,
@@ -265,49 +329,196 @@ class BartecConnector(Connector[BartecConfig]):
             return (f"note not added to {reference}: {exc.code or type(exc).__name__}",)
         return ()
 
+    def _extended(self, type_key: str, model: BulkyCollection | MissedBin) -> list[dict[str, str]]:
+        names = self._check_extended_fields(type_key)
+        if isinstance(model, BulkyCollection):
+            return ([{"FieldName": names["slot_date"], "FieldValue": model.slot_date.isoformat()}]
+                    + [{"FieldName": names["item"], "FieldValue": f"{i.name} x{i.quantity}"}
+                       for i in model.items])
+        return [{"FieldName": names["collection_date"],
+                 "FieldValue": model.collection_date.isoformat()},
+                {"FieldName": names["bin_type"], "FieldValue": model.bin_type.upper()}]
+
+    # -- reference data --------------------------------------------------------------------------
+    def _service_types(self, *, refresh: bool = False) -> list[tuple[int, str, int | None]]:
+        """The service catalogue: (ID, upper-case name, ExtendedDataRecordDefinitionID)."""
+        if self._types is None or refresh:
+            result = self._read("ServiceRequests_Types_Get")
+            types: list[tuple[int, str, int | None]] = []
+            for entry in result.children("ServiceType"):
+                try:
+                    types.append((entry.integer("ID", required=True),  # type: ignore[arg-type]
+                                  entry.required("Name").upper(),
+                                  entry.integer("ExtendedDataRecordDefinitionID")))
+                except UnreadableAnswer as exc:
+                    self._set_aside("ServiceRequests_Types_Get", entry.path, exc)
+            self._types = types
+        return self._types
+
+    def _service_type(self, type_key: str) -> tuple[int, int | None]:
+        """(ID, definition ID) of the configured service type: by name, or by ID when the setting
+        is a number (to choose between types the back office gives the same name)."""
+        wanted = (self.config.service_types.get(type_key) or "").strip().upper()
+        field = f"service_types.{type_key}"
+        if not wanted:
+            raise PermanentError(f"waste_bartec: no service type configured for {type_key}",
+                                 code="config", field=field)
+        for refresh in (False, True):
+            found = {(i, d) for i, n, d in self._service_types(refresh=refresh)
+                     if (str(i) == wanted if wanted.isdigit() else n == wanted)}
+            if len({i for i, _ in found}) > 1:
+                raise PermanentError(f"waste_bartec: the back office has several service types "
+                                     f"named as configured for {type_key}; configure its ID",
+                                     code="config", field=field)
+            if found:
+                return next(iter(found))
+        raise PermanentError(f"waste_bartec: service type for {type_key} not in the back office",
+                             code="config", field=field)
+
+    def _service_type_id(self, type_key: str) -> int:
+        return self._service_type(type_key)[0]
+
+    def _note_type(self, *, refresh: bool = False) -> int:
+        if self._note_type_id is None or refresh:
+            result = self._read("ServiceRequests_Notes_Types_Get")
+            wanted = self.config.note_type.strip().upper()
+            self._note_type_id = None
+            for entry in result.children("NoteType"):
+                try:
+                    names = {(entry.text(n) or "").upper() for n in ("Description", "Name")}
+                    if wanted in names:
+                        self._note_type_id = entry.integer("ID", required=True)
+                        break
+                except UnreadableAnswer as exc:
+                    self._set_aside("ServiceRequests_Notes_Types_Get", entry.path, exc)
+            if self._note_type_id is None:
+                raise PermanentError("waste_bartec: the configured note type is not in the "
+                                     "back office", code="config", field="note_type")
+        return self._note_type_id
+
+    def _definitions_by_id(self, *, refresh: bool = False) -> dict[int, frozenset[str]]:
+        if self._definitions is None or refresh:
+            result = self._read("System_ExtendedDataDefinitions_Get")
+            definitions: dict[int, frozenset[str]] = {}
+            for entry in result.children("ExtendedDataDefinition"):
+                try:
+                    definition_id = entry.integer("ID", required=True)
+                    fields = entry.child("Fields")
+                    names = frozenset(
+                        f.required("Name").upper()
+                        for f in (fields.children("Field") if fields is not None else []))
+                except UnreadableAnswer as exc:
+                    self._set_aside("System_ExtendedDataDefinitions_Get", entry.path, exc)
+                    continue
+                definitions[definition_id] = names  # type: ignore[index]
+            self._definitions = definitions
+        return self._definitions
+
+    def _check_extended_fields(self, type_key: str, *, refresh: bool = False) -> dict[str, str]:
+        """The configured field names for a service type, each checked against its definition."""
+        names = self.config.extended_data_fields
+        _, definition_id = self._service_type(type_key)
+        if not definition_id:  # no definition (0 or nil): the back office takes any field
+            return names
+        known = self._definitions_by_id(refresh=refresh).get(definition_id)
+        if known is None:
+            known = self._definitions_by_id(refresh=True).get(definition_id)
+        if known is None:
+            raise PermanentError(f"waste_bartec: extended data definition of {type_key} is not "
+                                 "in the back office", code="config", field=f"service_types.{type_key}")
+        wanted = ("slot_date", "item") if type_key == "bulky" else ("collection_date", "bin_type")
+        for key in wanted:
+            if names[key].upper() not in known:
+                raise PermanentError(f"waste_bartec: extended data field for {key} is not in the "
+                                     f"definition of {type_key}", code="config",
+                                     field=f"extended_data_fields.{key}")
+        return names
+
     # -- reads -----------------------------------------------------------------------------------
     def _find(self, *, external_reference: str | None = None,
-              service_code: str | None = None) -> Any | None:
+              service_code: str | None = None) -> Node | None:
         params = ({"ExternalReference": external_reference} if external_reference
                   else {"ServiceCode": service_code})
         result = self._read("ServiceRequests_Get", **params)
-        records = result.ServiceRequest or []
+        records = result.children("ServiceRequest")
         return records[0] if records else None
 
-    def _service_type_ids(self, *, refresh: bool = False) -> dict[str, int]:
-        if self._type_ids is None or refresh:
-            result = self._read("ServiceRequests_Types_Get")
-            self._type_ids = {str(t.Name).strip().upper(): int(t.ID) for t in result.ServiceType or []}
-        return self._type_ids
+    def _history(self, code: str, since: datetime) -> list[Update]:
+        """Every status change of ``code`` after ``since`` by someone other than the hub."""
+        result = self._read("ServiceRequests_History_Get", ServiceCode=code, Date=HISTORY_FROM)
+        entries = result.children("ServiceRequest_History")
+        updates: list[Update] = []
+        key: str | None = None
+        key_read = False
+        for entry in entries:
+            try:
+                status = _status_word(entry)
+                stamp = entry.child("RecordStamp")
+                when = stamp.datetime("DateAdded", required=True) if stamp is not None else None
+                if when is None:
+                    raise entry.missing("RecordStamp")
+                changed_at = self._to_utc(when)
+                if changed_at <= since:
+                    continue
+                author = (stamp.text("AddedBy") or "") if stamp is not None else ""
+                if author.strip().lower() == self.config.username.lower():
+                    continue  # the hub's own create
+                history_id = entry.text("ID")
+                closing = entry.text("ClosingCode")
+                comments = stamp.text("Comments") if stamp is not None else None
+            except UnreadableAnswer as exc:
+                self._set_aside("ServiceRequests_History_Get", f"{code} {entry.path}", exc)
+                continue
+            if not key_read:
+                key, key_read = self._key_of(code), True
+            note = "; ".join(filter(None, [f"closing code {closing}" if closing else None,
+                                           comments]))
+            updates.append(Update(
+                system=SYSTEM_ID,
+                update_id=(f"{code}#{history_id}" if history_id
+                           else f"{code}@{changed_at.isoformat()}:{status}")[:160],
+                reference=code, status=status, changed_at=changed_at, key=key,
+                crm_status=self._crm_status(status), note=note or None))
+        return updates
 
-    def _service_type_id(self, type_key: str) -> int:
-        name = self.config.service_types.get(type_key)
-        if not name:
-            raise PermanentError(f"waste_bartec: no service type configured for {type_key}",
-                                 code="config")
-        type_id = self._service_type_ids().get(name.upper())
-        if type_id is None:
-            type_id = self._service_type_ids(refresh=True).get(name.upper())
-        if type_id is None:
-            raise PermanentError(f"waste_bartec: service type for {type_key} not in the back office",
-                                 code="config")
-        return type_id
+    def _key_of(self, code: str) -> str | None:
+        """The ExternalReference (our command key) of a service request, when it has one."""
+        try:
+            record = self._find(service_code=code)
+        except Rejected:
+            return None
+        if record is None:
+            return None
+        reference = record.text("ExternalReference")
+        return reference if reference and len(reference) <= 64 else None
 
     def _slots(self, params: Mapping[str, Any]) -> list[dict[str, Any]]:
         uprn = _required(params, "uprn")
         service = str(params.get("service") or "bulky")
         try:
             start = date.fromisoformat(str(params["from"])) if params.get("from") else None
-        except ValueError as exc:
+        except ValueError:
+            start = date.min
+        if start == date.min:
             raise Rejected("waste.collection_slots: field from is not a date",
-                           code="invalid-field", field="from") from exc
+                           code="invalid-field", field="from")
         first = start or (datetime.now(self._zone).date() + timedelta(days=1))
         result = self._read("Jobs_Slots_Get", UPRN=uprn,
                             ServiceTypeID=self._service_type_id(service), DateFrom=first,
                             DateTo=first + timedelta(days=self.config.slot_window_days))
-        return [{"date": s.SlotDate.isoformat(), "available": int(s.Available),
-                 "round": s.Round, "service": service}
-                for s in result.Slot or [] if int(s.Available) > 0]
+        slots = []
+        for entry in result.children("Slot"):
+            try:
+                slot_date = entry.date("SlotDate", required=True)
+                available = entry.integer("Available", required=True)
+                round_name = entry.text("Round")
+            except UnreadableAnswer as exc:
+                self._set_aside("Jobs_Slots_Get", entry.path, exc)
+                continue
+            if available and available > 0:
+                slots.append({"date": slot_date.isoformat(), "available": available,  # type: ignore[union-attr]
+                              "round": round_name, "service": service})
+        return slots
 
     def _premises(self, params: Mapping[str, Any]) -> list[dict[str, Any]]:
         if params.get("uprn"):
@@ -318,43 +529,101 @@ class BartecConnector(Connector[BartecConfig]):
             raise Rejected("waste.premises: field uprn or postcode is required",
                            code="invalid-field", field="uprn")
         out = []
-        for p in result.Premises or []:
-            a = p.Address
-            line1 = " ".join(x for x in (a.Address1, a.Address2, a.Street) if x) if a else ""
-            out.append({"uprn": str(p.UPRN), "usrn": p.USRN,
-                        "address": {"line1": line1, "locality": (a.Locality if a else None) or None,
-                                    "town": a.Town if a else None,
-                                    "postcode": a.PostCode if a else None}})
+        for entry in result.children("Premises"):
+            try:
+                uprn = entry.reference("UPRN")
+                usrn = entry.text("USRN")
+                a = entry.child("Address")
+                parts = [a.text(n) for n in ("Address1", "Address2", "Street")] if a else []
+                address = {"line1": " ".join(p for p in parts if p),
+                           "locality": a.text("Locality") if a else None,
+                           "town": a.text("Town") if a else None,
+                           "postcode": a.text("PostCode") if a else None}
+            except UnreadableAnswer as exc:
+                self._set_aside("Premises_Get", entry.path, exc)
+                continue
+            out.append({"uprn": uprn, "usrn": usrn, "address": address})
         return out
 
-    # -- time --------------------------------------------------------------------------------------
-    def _to_local(self, moment: datetime) -> datetime:
-        if moment.tzinfo is None:
-            moment = moment.replace(tzinfo=timezone.utc)
-        return moment.astimezone(self._zone).replace(tzinfo=None)
+    def _statuses(self, params: Mapping[str, Any]) -> list[dict[str, Any]]:
+        """The status catalogue (``ServiceRequests_Statuses_Get``), optionally for one service
+        type (``{"service": "bulky"}``): ``[{"id", "status", "sequence", "service_type_id",
+        "closes_case"}]``."""
+        service = params.get("service")
+        extra = {"ServiceTypeID": self._service_type_id(str(service))} if service else {}
+        result = self._read("ServiceRequests_Statuses_Get", **extra)
+        statuses = []
+        for entry in result.children("ServiceStatus"):
+            try:
+                word = entry.status("Status")
+                statuses.append({"id": entry.integer("ID", required=True), "status": word,
+                                 "sequence": entry.integer("SequenceNumber"),
+                                 "service_type_id": entry.integer("ServiceTypeID"),
+                                 "closes_case": self._crm_status(word) == "closed"})
+            except UnreadableAnswer as exc:
+                self._set_aside("ServiceRequests_Statuses_Get", entry.path, exc)
+        return statuses
 
-    def _to_utc(self, text: str) -> datetime:
-        value = datetime.fromisoformat(text.strip())
+    # -- helpers ---------------------------------------------------------------------------------
+    def _set_aside(self, operation: str, entry: str, exc: UnreadableAnswer) -> None:
+        self.set_aside(operation=operation, entry=entry, field=exc.field, reason=exc.message,
+                       code=exc.code)
+
+    def _crm_status(self, status: str) -> str:
+        return "closed" if status in {s.upper() for s in self.config.closed_statuses} else "open"
+
+    def _to_local(self, moment: datetime) -> datetime:
+        return _aware(moment).astimezone(self._zone).replace(tzinfo=None)
+
+    def _to_utc(self, value: datetime) -> datetime:
         if value.tzinfo is None:
             value = value.replace(tzinfo=self._zone)
         return value.astimezone(timezone.utc)
 
 
 # -- helpers ---------------------------------------------------------------------------------------
-def _errors(result: Any) -> tuple[int, str]:
-    block = getattr(result, "Errors", None)
+def _aware(moment: datetime) -> datetime:
+    return moment.replace(tzinfo=timezone.utc) if moment.tzinfo is None else moment
+
+
+def _result(answer: Node) -> Node:
+    """The ``<Operation>Result`` element of a response (or the response itself when it has none:
+    every part of a result is optional in the vendor's schema)."""
+    for child in answer.element:
+        if isinstance(child.tag, str) and child.tag.rsplit("}", 1)[-1].endswith("Result"):
+            name = child.tag.rsplit("}", 1)[-1]
+            return Node(child, f"{answer.path}/{name}", answer.what)
+    return answer
+
+
+def _errors(result: Node) -> tuple[int, str]:
+    """(Result, Message) of the ``Errors`` block; no block, or an empty one, is success."""
+    block = result.child("Errors")
     if block is None:
         return 0, ""
-    return int(block.Result or 0), str(block.Message or "")
+    message_node = block.child("Message")
+    message = (" ".join("".join(message_node.element.itertext()).split())
+               if message_node is not None else "")
+    code = block.integer("Result")
+    if code is None:
+        return (1 if message else 0), message
+    return code, message
+
+
+def _status_word(record: Node) -> str:
+    """The status word of a service request or history entry (``ServiceStatus/Status``)."""
+    status = record.child("ServiceStatus")
+    if status is None:
+        raise record.missing("ServiceStatus")
+    return status.status("Status")
 
 
 def _refusal(operation: str, code: int, message: str) -> Rejected:
-    return Rejected(f"{operation}: {message[:200] or 'refused'}",
-                    code=_CODE_BY_RESULT.get(code, f"bartec-{code}"),
-                    field=_FIELD_BY_RESULT.get(code))
+    name, field = classify_result(code, message)
+    return Rejected(f"{operation}: {message[:200] or 'refused'}", code=name, field=field)
 
 
-def _raise_for_errors(operation: str, result: Any) -> None:
+def _raise_for_errors(operation: str, result: Node) -> None:
     code, message = _errors(result)
     if code != 0:
         raise _refusal(operation, code, message)
@@ -365,14 +634,6 @@ def _required(params: Mapping[str, Any], name: str) -> str:
     if not value:
         raise Rejected(f"lookup: field {name} is required", code="invalid-field", field=name)
     return value
-
-
-def _extended(model: BulkyCollection | MissedBin) -> list[dict[str, str]]:
-    if isinstance(model, BulkyCollection):
-        return ([{"FieldName": "SLOT_DATE", "FieldValue": model.slot_date.isoformat()}]
-                + [{"FieldName": "ITEM", "FieldValue": f"{i.name} x{i.quantity}"} for i in model.items])
-    return [{"FieldName": "COLLECTION_DATE", "FieldValue": model.collection_date.isoformat()},
-            {"FieldName": "BIN_TYPE", "FieldValue": model.bin_type.upper()}]
 
 
 def _contact(model: BulkyCollection | MissedBin) -> dict[str, str]:

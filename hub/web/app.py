@@ -10,13 +10,14 @@ from __future__ import annotations
 import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, HTTPException, Request
-from pydantic import BaseModel, Field
+from pydantic import AfterValidator, BaseModel, Field
 from sqlalchemy.exc import IntegrityError
 
 from connectors.errors import PermanentError, Rejected, TransientError
+from connectors.transports.httplog import redact_http_client_logs
 from crm_adapter.models import CrmCase
 from crm_adapter.webhook import webhook_router
 from hub import intake, reports, workitems
@@ -65,9 +66,21 @@ def record_and_signal(case: CrmCase, *, url: str | None,
     return recorded
 
 
+def _plain(value: str) -> str:
+    """Text every ledger database keeps alike: no NUL or other control character (line breaks
+    and tabs allowed)."""
+    if any(ord(c) < 32 and c not in "\t\n\r" or c == "\x7f" for c in value):
+        raise ValueError("contains a control character")
+    return value
+
+
 class CloseWorkItem(BaseModel):
-    resolution: str = Field(min_length=1, max_length=1000)
-    closed_by: str = Field(min_length=1, max_length=60)
+    """Checked at the edge against the columns it lands in: ``work_items.resolution``, and
+    ``closed_by`` both ``work_items.assigned_to`` (80) and ``audit_log.actor`` as ``api:<name>``
+    (80), hence 60."""
+
+    resolution: Annotated[str, Field(min_length=1, max_length=1000), AfterValidator(_plain)]
+    closed_by: Annotated[str, Field(min_length=1, max_length=60), AfterValidator(_plain)]
 
 
 _UNSET: Any = object()
@@ -83,6 +96,7 @@ def create_app(*, url: str | None = None, secret: Any = None, signals: Any = "en
             raise TypeError("create_app(trigger=...) is replaced by signals=SignalPublisher(...)")
         signals = None
     publisher: SignalPublisher | None = publisher_from_env() if signals == "env" else signals
+    redact_http_client_logs()   # signals and look-ups log URLs: never query strings
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:

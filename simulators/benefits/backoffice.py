@@ -20,7 +20,7 @@ from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
-from connectors.benefits import fileformat as ff
+from simulators.benefits import exchange as fmt
 
 log = logging.getLogger(__name__)
 
@@ -128,21 +128,22 @@ class BenefitsBackOffice:
     def process(self) -> ProcessReport:
         """Take complete inbound files, apply their records, write the answers that are due."""
         files = records = duplicates = 0
-        rejections: list[ff.FileRejection] = []
+        rejections: list[list[str]] = []
         for path in sorted(self.inbound.iterdir()):
-            if not path.is_file() or not ff.is_complete_name(path.name):
+            if not path.is_file() or not fmt.is_ready(path.name):
                 continue
             files += 1
             data = path.read_bytes()
             try:
-                parsed = ff.parse_change_file(data)
-            except ff.FileFormatError as exc:
-                log.warning("benefits sim: refused file %s (%s)", path.name, exc)
-                rejections.append(ff.FileRejection(path.name, "INVALID_FILE", str(exc), self.clock()))
-                self._log_file(path.name, "REJECTED", "INVALID_FILE")
+                changes = fmt.read_inbound(data)
+            except fmt.BadFile as exc:
+                log.warning("benefits sim: refused file %s (%s)", path.name, exc.reason)
+                rejections.append(fmt.refused_file_row(path.name, exc.code, exc.reason,
+                                                       self.clock()))
+                self._log_file(path.name, "REJECTED", exc.code)
                 self._move_processed(path)
                 continue
-            for record in parsed.records:
+            for record in changes:
                 records += 1
                 duplicates += not self._take(record, path.name)
             self._log_file(path.name, "PROCESSED", "")
@@ -161,7 +162,7 @@ class BenefitsBackOffice:
             target = self.processed / f"{path.stem}.{secrets.token_hex(3)}{path.suffix}"
         shutil.move(str(path), target)
 
-    def _take(self, record: ff.ChangeRecord, file_name: str) -> bool:
+    def _take(self, record: fmt.Change, file_name: str) -> bool:
         """Apply one record once; False when its content was seen before (answered again)."""
         now = self.clock()
         with self._db() as db:
@@ -180,37 +181,37 @@ class BenefitsBackOffice:
                        (record.content_hash, record.record_id, file_name, record.claim_ref,
                         record.change_type, result, code, reason, now.isoformat(),
                         release.isoformat()))
-            if result == ff.ACCEPTED:
+            if result == fmt.ACCEPTED:
                 self._apply(db, record, now)
         return True
 
-    def _is_late(self, record: ff.ChangeRecord) -> bool:
+    def _is_late(self, record: fmt.Change) -> bool:
         return self.late_fraction > 0 and \
             int(record.content_hash[:8], 16) / 0xFFFFFFFF < self.late_fraction
 
-    def _decide(self, db: sqlite3.Connection, record: ff.ChangeRecord) -> tuple[str, str, str]:
+    def _decide(self, db: sqlite3.Connection, record: fmt.Change) -> tuple[str, str, str]:
         other = db.execute("SELECT 1 FROM records WHERE record_id = ?", (record.record_id,)).fetchone()
         if other is not None:
-            return ff.REJECTED, "DUPLICATE_RECORD_ID", "record id reused with different content"
+            return fmt.REJECTED, "DUPLICATE_RECORD_ID", "record id reused with different content"
         row = db.execute("SELECT status, data FROM claims WHERE claim_ref = ?",
                          (record.claim_ref,)).fetchone()
         if row is None:
-            return ff.REJECTED, "UNKNOWN_CLAIM", "claim reference not known"
+            return fmt.REJECTED, "UNKNOWN_CLAIM", "claim reference not known"
         if row[0] != "live":
-            return ff.REJECTED, "CLAIM_CLOSED", "claim is not live"
+            return fmt.REJECTED, "CLAIM_CLOSED", "claim is not live"
         claim = json.loads(row[1])
         if record.change_type == "hb.stopped_work":
             started = claim.get("employment_started_on")
-            if started and record.effective_date < date.fromisoformat(started):
-                return ff.REJECTED, "END_BEFORE_START", "end of work is before its start"
+            if started and record.effective < date.fromisoformat(started):
+                return fmt.REJECTED, "END_BEFORE_START", "end of work is before its start"
         if not record.change_type.startswith("hb."):
-            return ff.REJECTED, "UNKNOWN_CHANGE", "change type not known"
-        return ff.ACCEPTED, "", ""
+            return fmt.REJECTED, "UNKNOWN_CHANGE", "change type not known"
+        return fmt.ACCEPTED, "", ""
 
-    def _apply(self, db: sqlite3.Connection, record: ff.ChangeRecord, now: datetime) -> None:
+    def _apply(self, db: sqlite3.Connection, record: fmt.Change, now: datetime) -> None:
         claim = json.loads(db.execute("SELECT data FROM claims WHERE claim_ref = ?",
                                       (record.claim_ref,)).fetchone()[0])
-        effective = record.effective_date.isoformat()
+        effective = record.effective.isoformat()
         if record.change_type == "hb.started_work":
             claim["employment_started_on"] = effective
         elif record.change_type == "hb.stopped_work":
@@ -227,7 +228,7 @@ class BenefitsBackOffice:
                    "VALUES (?, ?, ?, ?)",
                    (record.claim_ref, record.record_id, record.change_type, now.isoformat()))
 
-    def _write_due(self, rejections: list[ff.FileRejection]) -> tuple[int, str | None]:
+    def _write_due(self, rejections: list[list[str]]) -> tuple[int, str | None]:
         now = self.clock()
         with self._db() as db:
             due = db.execute(
@@ -239,13 +240,12 @@ class BenefitsBackOffice:
                 "WHERE written = 0 ORDER BY made_at").fetchall()
             if not (due or changes or rejections):
                 return 0, None
-            responses = [ff.Response(r[1], r[0], r[2], r[3], r[4], r[5], now) for r in due]
-            statuses = [ff.StatusChange(c[0], c[1], c[2], c[3], now, c[4]) for c in changes]
-            name = f"RSP_{now:%Y%m%dT%H%M%S%f}_{secrets.token_hex(3)}{ff.FILE_SUFFIX}"
-            data = ff.build_response_file(name.removesuffix(ff.FILE_SUFFIX), now,
-                                          responses=responses, status_changes=statuses,
-                                          file_rejections=rejections)
-            temp = self.outbound / ff.temporary_name(name)
+            responses = [fmt.answer_row(r[1], r[0], r[2], r[3], r[4], r[5], now) for r in due]
+            statuses = [fmt.staff_change_row(c[0], c[1], c[2], c[3], now, c[4]) for c in changes]
+            name = f"RSP_{now:%Y%m%dT%H%M%S%f}_{secrets.token_hex(3)}{fmt.SUFFIX}"
+            data = fmt.write_outbound(name.removesuffix(fmt.SUFFIX), now,
+                                      rejections + responses + statuses)
+            temp = self.outbound / fmt.partial_name(name)
             temp.write_bytes(data)
             os.replace(temp, self.outbound / name)
             db.executemany("UPDATE records SET answered = 1 WHERE content_hash = ?",

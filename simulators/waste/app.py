@@ -9,8 +9,8 @@ demo: ``GET /admin/stats``, ``POST /admin/faults``, ``POST /admin/requests/{serv
 from __future__ import annotations
 
 import json
-import re
 import logging
+import re
 import threading
 from collections.abc import Callable
 from datetime import date
@@ -21,7 +21,6 @@ from fastapi import FastAPI, HTTPException
 from lxml import etree
 from pydantic import BaseModel, Field
 
-import connectors.waste
 from simulators.soap import FaultSwitch, SoapFault, SoapRequest, add_fault_admin, child, child_text, soap_app
 from simulators.waste import responses
 from simulators.waste.store import (GENERAL, STAFF_USER, BartecError, NewRequest, WasteStore,
@@ -29,7 +28,11 @@ from simulators.waste.store import (GENERAL, STAFF_USER, BartecError, NewRequest
 
 log = logging.getLogger(__name__)
 
-WSDL_DIR = Path(connectors.waste.__file__).resolve().parent / "wsdl"
+#: The vendor's published service description (WSDL + XSDs). It is a document the vendor hands out,
+#: kept in the repository beside the connector that consumes it; the simulator serves that document
+#: but builds and reads every message itself (responses.py, by local name), so a connector that
+#: misreads the vendor's shapes fails against it.
+WSDL_DIR = Path(__file__).resolve().parents[2] / "connectors" / "waste" / "wsdl"
 
 #: Which result namespace each operation answers in (the vendor reuses one for the create).
 _RESULT_OP = {"ServiceRequest_Create": "ServiceRequests_Types_Get"}
@@ -50,6 +53,7 @@ def inline_wsdl(wsdl_dir: Path = WSDL_DIR) -> str:
 class StatusChange(BaseModel):
     status: str = Field(min_length=1, max_length=40)
     note: str | None = Field(default=None, max_length=2000)
+    closing_code: str | None = Field(default=None, max_length=40)
 
 
 class NoteFailures(BaseModel):
@@ -120,8 +124,10 @@ def create_app(db_path: str | Path, *, username: str, password: str, seed_demo: 
     def note_create(req: SoapRequest, user: str) -> etree._Element:
         if note_failures.take():
             raise SoapFault("Server", "notes are unavailable")
-        return responses.note_create(store.add_note(child_text(req.body, "ServiceCode") or "",
-                                                    child_text(req.body, "Note") or "", user))
+        note_type = child_text(req.body, "NoteTypeID")
+        return responses.note_create(store.add_note(
+            child_text(req.body, "ServiceCode") or "", child_text(req.body, "Note") or "", user,
+            _int(note_type, "NoteTypeID") if note_type else None))
 
     def status_set(req: SoapRequest, user: str) -> etree._Element:
         row = store.set_status(child_text(req.body, "ServiceCode") or "",
@@ -142,6 +148,25 @@ def create_app(db_path: str | Path, *, username: str, password: str, seed_demo: 
         except ValueError as exc:
             raise BartecError(GENERAL, "LastUpdated must be a date and time") from exc
         return responses.updates_get(store.changed_since(since))
+
+    def history_get(req: SoapRequest, user: str) -> etree._Element:
+        try:
+            since = parse_moment(child_text(req.body, "Date") or "")
+        except ValueError as exc:
+            raise BartecError(GENERAL, "Date must be a date and time") from exc
+        return responses.history_get(store.history(child_text(req.body, "ServiceCode"), since))
+
+    def statuses_get(req: SoapRequest, user: str) -> etree._Element:
+        type_id = child_text(req.body, "ServiceTypeID")
+        types = ([store.service_type(_int(type_id, "ServiceTypeID"))] if type_id
+                 else store.service_types())
+        return responses.statuses_get(types)
+
+    def note_types_get(req: SoapRequest, user: str) -> etree._Element:
+        return responses.note_types_get()
+
+    def definitions_get(req: SoapRequest, user: str) -> etree._Element:
+        return responses.extended_data_definitions_get()
 
     def slots_get(req: SoapRequest, user: str) -> etree._Element:
         type_id = _int(child_text(req.body, "ServiceTypeID"), "ServiceTypeID")
@@ -168,6 +193,10 @@ def create_app(db_path: str | Path, *, username: str, password: str, seed_demo: 
         "ServiceRequest_Create": create, "ServiceRequest_Note_Create": note_create,
         "ServiceRequest_Status_Set": status_set, "ServiceRequests_Get": requests_get,
         "ServiceRequests_Updates_Get": updates_get, "Jobs_Slots_Get": slots_get,
+        "ServiceRequests_History_Get": history_get,
+        "ServiceRequests_Statuses_Get": statuses_get,
+        "ServiceRequests_Notes_Types_Get": note_types_get,
+        "System_ExtendedDataDefinitions_Get": definitions_get,
     }.items():
         handlers[operation] = with_token(operation, handler)
 
@@ -184,7 +213,8 @@ def create_app(db_path: str | Path, *, username: str, password: str, seed_demo: 
     @app.post("/admin/requests/{service_code}/status")
     def staff_change(service_code: str, body: StatusChange) -> dict[str, Any]:
         try:
-            row = store.set_status(service_code, body.status, STAFF_USER, body.note)
+            row = store.set_status(service_code, body.status, STAFF_USER, body.note,
+                                   body.closing_code)
             if body.note:
                 store.add_note(service_code, body.note, STAFF_USER)
         except BartecError as exc:

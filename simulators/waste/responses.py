@@ -14,6 +14,7 @@ from typing import Any
 
 from lxml import etree
 
+from simulators.waste import sample
 from simulators.waste.store import STATUSES, stamp
 
 B = "http://bartec-systems.com/"
@@ -163,7 +164,9 @@ def _service_type(node: etree._Element, t: sqlite3.Row, *, full: bool) -> None:
             _sub(sla, L, tag, value)
         _nil(sla, "RecordStamp")
         _record_stamp(node, "bartec", "2019-02-22T16:11:11.953", comments="")
-    _sub(node, L, "ExtendedDataRecordDefinitionID", 0)
+        _sub(node, L, "ExtendedDataRecordDefinitionID", sample.DEFINITION_BY_KIND.get(t["kind"], 0))
+    else:
+        _sub(node, L, "ExtendedDataRecordDefinitionID", 0)
 
 
 def service_types_get(types: list[sqlite3.Row]) -> etree._Element:
@@ -175,7 +178,8 @@ def service_types_get(types: list[sqlite3.Row]) -> etree._Element:
 
 
 def service_request_create(service_code: str) -> etree._Element:
-    response, result = wrap("ServiceRequest_Create", "ServiceRequests_Types_Get", 1)
+    response, result = wrap("ServiceRequest_Create", "ServiceRequests_Types_Get")
+    result.set("RecordCount", "int")  # the vendor's placeholder, as recorded
     _sub(result, result.nsmap[None], "ServiceRequest_Create")
     _sub(result, result.nsmap[None], "ServiceCode", service_code)
     errors(result)
@@ -189,13 +193,19 @@ def note_create(note_id: int) -> etree._Element:
     return response
 
 
-def _status(parent: etree._Element, r: sqlite3.Row) -> None:
+def _status_element(parent: etree._Element, service_type_id: int, status: str) -> etree._Element:
+    """``ServiceStatus`` with its ID (type * 100 + sequence), word, sequence and type."""
     node = _sub(parent, L, "ServiceStatus")
-    seq = STATUSES.index(r["status"])
-    _sub(node, L, "ID", r["service_type_id"] * 100 + seq)
-    _sub(node, L, "Status", r["status"])
+    seq = STATUSES.index(status)
+    _sub(node, L, "ID", service_type_id * 100 + seq)
+    _sub(node, L, "Status", status)
     _sub(node, L, "SequenceNumber", seq)
-    _sub(node, L, "ServiceTypeID", r["service_type_id"])
+    _sub(node, L, "ServiceTypeID", service_type_id)
+    return node
+
+
+def _status(parent: etree._Element, r: sqlite3.Row) -> None:
+    node = _status_element(parent, r["service_type_id"], r["status"])
     if r["status_by"]:
         _record_stamp(node, r["status_by"], r["status_at"], comments=r["status_comment"] or "")
 
@@ -277,3 +287,63 @@ def authenticate(token: str, expires: datetime) -> etree._Element:
 
 def extended_fields(raw: str) -> list[tuple[str, str]]:
     return [tuple(pair) for pair in json.loads(raw)]  # type: ignore[misc]
+
+
+def history_get(rows: list[sqlite3.Row]) -> etree._Element:
+    response, result = wrap("ServiceRequests_History_Get", record_count=len(rows))
+    ns = result.nsmap[None]
+    for h in rows:
+        node = _sub(result, ns, "ServiceRequest_History")
+        _sub(node, L, "ID", h["id"])
+        _sub(node, L, "ServiceRequestID", h["request_id"])
+        _sub(node, L, "ServiceCode", h["service_code"])
+        _status_element(node, h["service_type_id"], h["status"])
+        if h["closing_code"]:
+            _sub(node, L, "ClosingCode", h["closing_code"])
+        else:
+            _nil(node, "ClosingCode")
+        _record_stamp(node, h["changed_by"], h["changed_at"], comments=h["comments"] or "")
+    errors(result)
+    return response
+
+
+def note_types_get() -> etree._Element:
+    response, result = wrap("ServiceRequests_Notes_Types_Get", record_count=len(sample.NOTE_TYPES))
+    for type_id, description in sample.NOTE_TYPES:
+        node = _sub(result, result.nsmap[None], "NoteType")
+        _sub(node, L, "ID", type_id)
+        _sub(node, L, "Description", description)
+        _nil(node, "RecordStamp")
+    errors(result)
+    return response
+
+
+def extended_data_definitions_get() -> etree._Element:
+    definitions = sample.EXTENDED_DATA_DEFINITIONS
+    response, result = wrap("System_ExtendedDataDefinitions_Get", record_count=len(definitions))
+    for definition_id, (name, fields) in definitions.items():
+        node = _sub(result, result.nsmap[None], "ExtendedDataDefinition")
+        _sub(node, L, "ID", definition_id)
+        _sub(node, L, "Name", name)
+        holder = _sub(node, L, "Fields")
+        for number, (field, data_type, mandatory, repeating) in enumerate(fields, start=1):
+            entry = _sub(holder, L, "Field")
+            _sub(entry, L, "ID", definition_id * 100 + number)
+            _sub(entry, L, "Name", field)
+            _sub(entry, L, "DataType", data_type)
+            _sub(entry, L, "Mandatory", mandatory)
+            _sub(entry, L, "Repeating", repeating)
+        _record_stamp(node, "bartec", "2019-02-22T16:11:11.953")
+    errors(result)
+    return response
+
+
+def statuses_get(types: list[sqlite3.Row]) -> etree._Element:
+    rows = [(t["id"], status) for t in types for status in STATUSES]
+    response, result = wrap("ServiceRequests_Statuses_Get", record_count=len(rows))
+    for type_id, status in rows:
+        node = _status_element(result, type_id, status)
+        node.tag = f"{{{result.nsmap[None]}}}ServiceStatus"   # a result entry, as recorded
+        _record_stamp(node, "bartec", "2019-02-22T16:11:11.953", comments="")
+    errors(result)
+    return response

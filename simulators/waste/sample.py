@@ -33,6 +33,21 @@ SERVICE_TYPES: list[tuple[int, str, str, str, str | None]] = [
 ]
 BULKY_TYPE_ID = 101
 
+#: (id, description): the note types a note may carry (ServiceRequests_Notes_Types_Get).
+NOTE_TYPES: list[tuple[int, str]] = [(1, "GENERAL"), (2, "CRM NOTE"), (3, "CREW NOTE")]
+
+#: Extended-data record definitions by id: (name, [(field name, data type, mandatory,
+#: repeating)]); a service type of each kind refers to one (System_ExtendedDataDefinitions_Get).
+EXTENDED_DATA_DEFINITIONS: dict[int, tuple[str, list[tuple[str, str, bool, bool]]]] = {
+    2: ("BULKY COLLECTION", [("SLOT_DATE", "DATE", True, False), ("ITEM", "TEXT", True, True)]),
+    3: ("MISSED COLLECTION", [("COLLECTION_DATE", "DATE", True, False),
+                              ("BIN_TYPE", "TEXT", True, False)]),
+}
+DEFINITION_BY_KIND = {"bulky": 2, "missed": 3}
+
+#: Closing codes crews give when they finish a request.
+CLOSING_CODES = ("COLLECTED", "NO ACCESS", "NOT PRESENTED", "CONTAMINATED")
+
 
 def uprn(n: int) -> str:
     return f"1000900000{n:02d}"

@@ -31,6 +31,8 @@ pytestmark = pytest.mark.browser
 
 @pytest.fixture(scope="package")
 def chromium():  # type: ignore[no-untyped-def]
+    # Package scope, not session: while Playwright's sync API is running it leaves its event loop
+    # set as the main thread's running loop, so every later test's asyncio.run() would fail.
     if not CHROMIUM.exists():
         pytest.skip("Debian's chromium is not installed: `make test` installs it (apt-get install chromium)")
     os.environ.setdefault("PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD", "1")

@@ -211,3 +211,42 @@ def test_invalid_feed_items_are_handed_over_not_dropped(fault: tuple[CrmClient, 
     assert delivery_id == "pull:CRM-2:v0"
     assert "version" in error and "updated_at" in error and "Jo Jones" not in error
     assert b"Jo Jones" in raw
+
+
+def test_an_answer_past_the_size_limit_is_cut_off() -> None:
+    import httpx as _httpx
+
+    from connectors.errors import UnknownOutcomeError, UnreadableAnswer
+    from crm_adapter.models import WriteBack
+    from crm_adapter.rest import CrmClient as _Client
+
+    pulled: list[int] = []
+
+    def stream():  # noqa: ANN202 - a chunked answer that never ends on its own
+        for _ in range(1000):
+            pulled.append(1)
+            yield b'{"cases": [' + b" " * 65536
+
+    def handler(request: _httpx.Request) -> _httpx.Response:
+        return _httpx.Response(200, content=stream())
+
+    client = _Client("http://crm.test", "t", transport=_httpx.MockTransport(handler),
+                     max_answer_bytes=256 * 1024)
+    with pytest.raises(UnreadableAnswer) as info:
+        client.cases_changed_since(None)
+    assert info.value.code == "answer-too-large" and len(pulled) <= 6
+    with pytest.raises(UnknownOutcomeError):
+        client.write_back("C1", WriteBack(idempotency_key="k", status="completed", note="n"))
+
+
+def test_a_deeply_nested_answer_is_a_contract_error_not_a_crash() -> None:
+    import httpx as _httpx
+
+    from crm_adapter.rest import CrmClient as _Client
+
+    deep = b"[" * 5000 + b"]" * 5000
+    client = _Client("http://crm.test", "t", transport=_httpx.MockTransport(
+        lambda request: _httpx.Response(200, content=b'{"cases": ' + deep + b"}")))
+    with pytest.raises(PermanentError) as info:
+        client.cases_changed_since(None)
+    assert info.value.code == "contract"

@@ -101,8 +101,9 @@ def test_an_unexpected_error_releases_the_batch(ledger_url: str) -> None:
     receive_and_map(ledger_url, 1)
     def explode(c: Cmd) -> Outcome:
         raise RuntimeError("bug")
-    with pytest.raises(RuntimeError):
+    with pytest.raises(PermanentError) as info:   # the connector guard classifies the defect
         dispatch.dispatch_batch(ScriptedConnector(explode), SYSTEM, url=ledger_url)
+    assert info.value.code == "internal" and "bug" not in str(info.value)
     [command] = rows(ledger_url, Command)
     assert command.state == "pending" and command.maybe_sent
 

@@ -68,3 +68,25 @@ def test_a_correction_back_to_an_earlier_value_is_sent_again(ledger_url: str) ->
     receive(ledger_url, "CRM-14", coa_data(moving_date="2026-03-01"), version=4)
     intake.map_received(url=ledger_url)
     assert len(rows(ledger_url, Command)) == 3, "a repeat of the latest request sends nothing"
+
+
+def test_a_case_the_ledger_refuses_is_kept_not_retried_for_ever(sqlite_ledger: str,
+                                                                monkeypatch) -> None:  # noqa: ANN001
+    from datetime import datetime, timezone
+
+    from crm_adapter.models import CaseRefused, CrmCase
+    from hub import intake
+    from hub.ledger.models import InboundRejection, WorkItem
+    from tests.hub.factories import rows
+
+    case = CrmCase(crm_id="CRM-R1", version=1, case_type="ctax_single_person_discount",
+                   updated_at=datetime(2026, 3, 1, tzinfo=timezone.utc), data={"a": 1})
+
+    def refuse(*args: object, **kwargs: object) -> bool:
+        raise CaseRefused("DataError")
+
+    monkeypatch.setattr(intake, "record_case", refuse)
+    assert intake._record_pulled(case, sqlite_ledger) is False
+    [kept] = rows(sqlite_ledger, InboundRejection)
+    assert kept.delivery_id == "pull:CRM-R1:v1" and "DataError" in kept.error
+    assert [w.kind for w in rows(sqlite_ledger, WorkItem)] == ["unreadable_input"]

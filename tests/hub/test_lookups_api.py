@@ -83,3 +83,20 @@ def test_work_items_are_listed_and_closed_only_with_the_token(hub, sqlite_ledger
                       headers={"Authorization": f"Bearer {TOKEN}"})
     assert done.status_code == 200 and done.json()["state"] == "done"
     assert _get(base, "/api/work-items", team="revenues").json() == []
+
+
+def test_closing_a_work_item_checks_its_fields_at_the_edge(hub, sqlite_ledger: str) -> None:
+    from hub import workitems
+    from hub.ledger import db
+
+    base, _ = hub
+    with db.session_scope(sqlite_ledger) as session:
+        item_id = workitems.open_work_item(session, dedupe_key="t:2", kind="invalid_case",
+                                           reason="bad", system="waste_bartec").id
+    for body, field in [({"resolution": "done", "closed_by": "x" * 81}, "closed_by"),
+                        ({"resolution": "done\x00", "closed_by": "officer"}, "resolution"),
+                        ({"resolution": "", "closed_by": "officer"}, "resolution")]:
+        answer = httpx.post(f"{base}/api/work-items/{item_id}/close", json=body, timeout=10,
+                            headers={"Authorization": f"Bearer {TOKEN}"})
+        assert answer.status_code == 422, body
+        assert answer.json()["detail"][0]["loc"][-1] == field

@@ -55,10 +55,15 @@ def _watcher_trigger(uri: str) -> Any:
     return watcher.trigger
 
 
-async def _first_event(trigger: Any, timeout: float) -> Any:
+async def _first_event(trigger: Any, timeout: float,
+                       listen_until: asyncio.Event | None = None) -> Any:
+    """The trigger's first event; with ``listen_until``, stay subscribed until it is set."""
     run = trigger.run()
     try:
-        return await asyncio.wait_for(run.__anext__(), timeout)
+        event = await asyncio.wait_for(run.__anext__(), timeout)
+        if listen_until is not None:
+            await asyncio.wait_for(listen_until.wait(), timeout)
+        return event
     finally:
         await run.aclose()
 
@@ -67,15 +72,20 @@ def test_a_published_signal_reaches_the_assets_watcher(watched: str) -> None:
     trigger = _watcher_trigger(REVENUES)
     publisher = SignalPublisher(RedisTransport(REDIS_URL, prefix=watched), interval=0.05)
 
-    async def scenario() -> Any:
-        waiting = asyncio.ensure_future(_first_event(trigger, timeout=20))
+    async def scenario() -> tuple[Any, bool]:
+        flushed = asyncio.Event()
+        waiting = asyncio.ensure_future(_first_event(trigger, timeout=20, listen_until=flushed))
         await asyncio.sleep(0.2)
         for _ in range(25):   # a burst of recorded cases: coalesced, retried until heard
             publisher.mark(REVENUES)
-        return await waiting
+        # The watcher stays subscribed until every mark is sent: a mark that lands after the first
+        # send is published again, and must be heard, not left for the timetable.
+        done = await asyncio.to_thread(publisher.flush, 10)
+        flushed.set()
+        return await waiting, done
 
-    event = asyncio.run(scenario())
-    assert publisher.flush(timeout=10)
+    event, flushed = asyncio.run(scenario())
+    assert flushed
     publisher.close()
     assert event.payload["channel"] == channel_for(REVENUES, watched)
     data = json.loads(event.payload["data"])

@@ -19,6 +19,7 @@ from simulators.serving import serve_in_thread
 from tests.hub.factories import rows
 
 SECRET = b"webhook-test-secret"
+API_TOKEN = "webhook-test-api-token"
 CASE = {"crm_id": "CRM-W1", "version": 1, "case_type": "ctax_single_person_discount",
         "updated_at": "2026-03-01T10:00:00+00:00",
         "data": {"customer": {"name": "A Person"}, "account_reference": "CT00000001",
@@ -45,10 +46,6 @@ class Signals:
 
     def close(self) -> None:
         pass
-
-
-API_TOKEN = "ops-machine-token"
-BEARER = {"Authorization": f"Bearer {API_TOKEN}"}
 
 
 @pytest.fixture
@@ -109,14 +106,18 @@ def test_a_case_the_mapping_refuses_signals_the_write_back_of_its_notice(hub) ->
     assert signals.marked == ["hub://ledger/outbox"] and _count(url, Command) == 0
 
 
-def test_signal_figures_are_served_to_operations_only(hub, monkeypatch: pytest.MonkeyPatch) -> None:
-    base, _, _ = hub
+def _signal_figures(base: str) -> httpx.Response:
+    return httpx.get(f"{base}/api/signals", timeout=10,
+                     headers={"Authorization": f"Bearer {API_TOKEN}"})
+
+
+def test_signal_figures_are_served(hub, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("HUB_API_TOKEN", API_TOKEN)
+    base, _, _ = hub
     body = json.dumps(CASE).encode()
     _post(base, body, signed_headers(SECRET, body, "d-f"))
-    assert httpx.get(f"{base}/api/signals", timeout=10).status_code == 401
-    assert httpx.get(f"{base}/api/signals", headers=BEARER, timeout=10).json() == {
-        "transport": "test", "marked": 1}
+    assert httpx.get(f"{base}/api/signals", timeout=10).status_code == 401, "figures need a caller"
+    assert _signal_figures(base).json() == {"transport": "test", "marked": 1}
 
 
 @pytest.mark.parametrize("how", ["unsigned", "wrong secret", "tampered body", "stale", "future"])
@@ -152,7 +153,6 @@ def test_the_former_trigger_none_still_means_no_signals(sqlite_ledger: str,
     monkeypatch.setenv("HUB_API_TOKEN", API_TOKEN)
     app = create_app(url=sqlite_ledger, secret=lambda: SECRET, trigger=None)
     with serve_in_thread(app) as base:
-        assert httpx.get(f"{base}/api/signals", headers=BEARER, timeout=10).json() == {
-            "transport": None}
+        assert _signal_figures(base).json() == {"transport": None}
     with pytest.raises(TypeError, match="signals"):
         create_app(url=sqlite_ledger, secret=lambda: SECRET, trigger=lambda: None)

@@ -19,7 +19,8 @@ pytestmark = pytest.mark.sshd
 
 
 def _names(folder: Path) -> list[str]:
-    return sorted(p.name for p in folder.iterdir() if p.is_file())
+    """Exchange files in a folder (not the hub's own dot-files such as its seen-files record)."""
+    return sorted(p.name for p in folder.iterdir() if p.is_file() and not p.name.startswith("."))
 
 
 def _ago(**delta: float) -> datetime:
@@ -131,7 +132,7 @@ def test_fetch_archives_only_what_since_covers_and_loses_nothing_on_a_crash(
     cursor = max(u.changed_at for u in first)
     assert connector.fetch_updates(cursor) == []
     assert _names(harness.backoffice.outbound) == []
-    assert len(_names(harness.backoffice.archive)) == 1
+    assert len([n for n in _names(harness.backoffice.archive) if ff.is_complete_name(n)]) == 1
     # Answered keys are found in the archive: no second upload, the final outcome at once.
     [again] = connector.submit([command])
     assert again.status is OutcomeStatus.CONFIRMED and again.reference == "HB0000002"
@@ -287,3 +288,72 @@ def test_sessions_are_closed(harness: AcademyHarness) -> None:
         if isinstance(thread, paramiko.Transport):
             thread.join(timeout=2)
             assert not thread.is_alive(), "an SSH connection was left open"
+
+
+def _response_file(name: str, rows: list[list[str]], at: datetime) -> bytes:
+    return ff._build(ff.RESPONSE_FILE_TYPE, name.removesuffix(".csv"), at, rows)
+
+
+def _drop_outbound(harness: AcademyHarness, name: str, data: bytes) -> None:
+    (harness.backoffice.outbound / name).write_bytes(data)
+
+
+def test_a_late_file_dated_before_the_cursor_is_returned_before_it_is_archived(
+        harness: AcademyHarness) -> None:
+    connector = harness.connector()
+    cursor = _ago(minutes=1)
+    old = cursor - timedelta(hours=2)
+    _drop_outbound(harness, "RSP_late.csv", _response_file("RSP_late.csv", [
+        ["S", "EV1", "HB0000001", "", "RECALCULATED", old.isoformat(), "late"]], old))
+    [update] = connector.fetch_updates(cursor)     # never returned before: returned whole
+    assert update.status == "RECALCULATED" and update.changed_at == old
+    assert _names(harness.backoffice.outbound) == ["RSP_late.csv"], "not archived unread"
+    assert [u.update_id for u in connector.fetch_updates(cursor)] == [update.update_id], \
+        "the same cursor: the hub may not have stored it yet"
+    assert connector.fetch_updates(cursor + timedelta(seconds=1)) == []
+    assert _names(harness.backoffice.outbound) == [], "the cursor moved on: archived now"
+
+
+def test_a_bad_line_is_set_aside_with_a_finding_and_the_rest_is_used(
+        harness: AcademyHarness) -> None:
+    connector = harness.connector()
+    findings: list = []
+    connector.report = findings.append
+    at = _ago(seconds=30)
+    _drop_outbound(harness, "RSP_mixed.csv", _response_file("RSP_mixed.csv", [
+        ["R", "k-ok", "h1", "ACCEPTED", "HB0000001", "", "", at.isoformat()],
+        ["R", "k-bad", "h2", "MAYBE", "HB0000001", "", "", at.isoformat()],
+        ["S", "EV9", "HB0000002", "", "UNDER_REVIEW", "yesterday", "x"],
+        ["R", "k-none", "h3", "ACCEPTED", "None", "", "", at.isoformat()],
+        ["X", "a future line type", "ignored"],
+        ["S", "EV2", "HB0000002", "", "UNDER_REVIEW", at.isoformat(), "", "an extra column"],
+    ], at))
+    updates = connector.fetch_updates(at - timedelta(seconds=1))
+    assert sorted(u.key or u.reference for u in updates) == ["HB0000002", "k-ok"]
+    assert sorted((f.entry, f.field) for f in findings) == [
+        ("RSP_mixed.csv line 3", "result"), ("RSP_mixed.csv line 4", "changed_at"),
+        ("RSP_mixed.csv line 5", "claim_ref")]
+    assert all(f.kind == "entry_set_aside" and f.system == "benefits_academy" for f in findings)
+
+
+@pytest.mark.parametrize("damage", ["checksum", "too large"])
+def test_an_unreadable_file_is_quarantined_once_with_a_finding(harness: AcademyHarness,
+                                                               damage: str) -> None:
+    connector = harness.connector(max_answer_bytes=4096)
+    findings: list = []
+    connector.report = findings.append
+    at = _ago(seconds=30)
+    rows = [["S", f"EV{n}", "HB0000001", "", "RECALCULATED", at.isoformat(), "x" * 60]
+            for n in range(3 if damage == "checksum" else 200)]
+    data = _response_file("RSP_bad.csv", rows, at)
+    if damage == "checksum":
+        data = data.replace(b"EV1,", b"EV7,")
+    _drop_outbound(harness, "RSP_bad.csv", data)
+    assert connector.fetch_updates(at - timedelta(minutes=1)) == []
+    assert _names(harness.backoffice.outbound) == []
+    assert _names(harness.backoffice.root / "quarantine") == ["RSP_bad.csv"]
+    [finding] = findings
+    assert finding.kind == "file_quarantined" and finding.entry.startswith("RSP_bad.csv")
+    if damage == "checksum":
+        assert finding.entry == "RSP_bad.csv line 5", "the trailer line is named"
+    assert connector.fetch_updates(at - timedelta(minutes=1)) == [] and len(findings) == 1

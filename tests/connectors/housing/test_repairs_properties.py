@@ -221,3 +221,81 @@ def test_slot_lookup_offers_exactly_the_available_slots_over_pages(data: st.Data
     found = office.connector().lookup("housing.appointment_slots",
                                       {"uprn": "200100000001", "trade": "plumbing"})
     assert [s["slot_id"] for s in found] == [s["slot_id"] for s in slots if s["available"] is True]
+
+
+# -- malformed entries: set aside with a finding, the rest read --------------------------------
+
+BROKEN = [("id", None), ("id", "<b>EV</b>"), ("job_id", ""), ("job_id", "None"),
+          ("status", None), ("status", "<i>DONE</i>"), ("occurred_at", "2026-05-02T10:00:00"),
+          ("occurred_at", "yesterday"), ("type", None)]
+
+
+@SETTINGS
+@given(feed=event_feed(), broken=st.lists(st.sampled_from(BROKEN), min_size=1, max_size=4),
+       data=st.data())
+def test_an_unreadable_event_is_set_aside_and_the_rest_are_read(
+        feed: Any, broken: list[tuple[str, Any]], data: st.DataObject) -> None:
+    events, moments = feed
+    bad = []
+    for n, (field, value) in enumerate(broken):
+        moment, textual = data.draw(stamp(SINCE))
+        event = {"id": f"EV-BAD-{n}", "job_id": "JOB-000001", "type": "status_changed",
+                 "status": "COMPLETED", "occurred_at": textual,
+                 "actor": {"kind": "staff", "id": "repairs.officer"}}
+        event[field] = value
+        bad.append((event, field))
+    mixed = data.draw(st.permutations([*events, *(e for e, _ in bad), "not an object"]))
+
+    def job_events(request: httpx.Request) -> tuple[int, Any]:
+        return 200, {"items": mixed, "next_cursor": None}
+
+    connector = BackOffice({"GET /api/v2/job-events": job_events}).connector()
+    findings: list[Any] = []
+    connector.report = findings.append
+    updates = connector.fetch_updates(SINCE)
+    good = {e["id"] for e, m in zip(events, moments)
+            if e["type"] in ("status_changed", "cancelled")
+            and not (e["actor"]["kind"] == "api_client" and e["actor"]["id"] == CLIENT)}
+    assert {u.update_id for u in updates} == good, "every readable change is read"
+    assert sorted(f.field or "-" for f in findings) == sorted([f for _, f in bad] + ["-"])
+    for finding in findings:
+        assert finding.kind == "entry_set_aside" and finding.system == "housing_repairs"
+        assert finding.operation == "GET /api/v2/job-events" and "job-events[" in finding.entry
+        assert "<" not in finding.entry and "None" not in finding.entry
+
+
+@SETTINGS
+@given(job_id=st.sampled_from([None, "", "  ", "None", "null", "<b>JOB-1</b>", 42, ["JOB-1"]]),
+       data=st.data())
+def test_a_created_job_without_a_readable_id_is_never_confirmed(job_id: Any,
+                                                                 data: st.DataObject) -> None:
+    created = data.draw(job("JOB-000007", "k-2")) | {"id": job_id}
+    office = BackOffice({"POST /api/v2/jobs": lambda request: (201, created)})
+    command = Command(key="k-2", system="housing_repairs", operation="housing.repair_request",
+                      payload={"uprn": "200100000001", "priority": "ROUTINE", "trade": "GLAZING",
+                               "description": "Cracked pane"}, case_ref="CRM-9")
+    [outcome] = office.connector().submit([command])
+    assert outcome.status is OutcomeStatus.RETRY and outcome.error_class == "UnknownOutcomeError"
+    assert outcome.reference is None
+
+
+def test_an_available_slot_without_a_readable_id_or_date_is_set_aside() -> None:
+    slots = [{"slot_id": "S1", "date": "2026-05-04", "available": True},
+             {"slot_id": "<b>S2</b>", "date": "2026-05-04", "available": True},
+             {"slot_id": "S3", "date": "soon", "available": True},
+             {"slot_id": None, "available": False},
+             "not a slot",
+             {"slot_id": "S4", "date": "2026-05-05", "start": 8, "available": True}]
+
+    def listing(request: httpx.Request) -> tuple[int, Any]:
+        return 200, {"items": slots, "page": 1, "page_size": 100, "total_pages": 1}
+
+    connector = BackOffice({"GET /api/v2/appointment-slots": listing}).connector()
+    findings: list[Any] = []
+    connector.report = findings.append
+    found = connector.lookup("housing.appointment_slots", {"uprn": "200100000001", "trade": "GLAZING"})
+    assert found == [{"slot_id": "S1", "date": "2026-05-04", "start": None, "end": None},
+                     {"slot_id": "S4", "date": "2026-05-05", "start": None, "end": None}]
+    assert [(f.entry, f.field) for f in findings] == [
+        ("appointment-slots[1]", "slot_id"), ("appointment-slots[2]", "date"),
+        ("appointment-slots[4]", None)]

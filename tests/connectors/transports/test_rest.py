@@ -19,7 +19,7 @@ from fastapi.responses import JSONResponse, Response, StreamingResponse
 
 from connectors.base import Command, Connector, ConnectorConfig, Outcome, OutcomeStatus
 from connectors.errors import (PermanentError, Rejected, TransientError, UnknownOutcomeError,
-                               error_class_name)
+                               UnreadableAnswer, error_class_name)
 from connectors.transports.rest import (AnswerTooLarge, BasicAuth, BearerToken, ClientCredentials,
                                         HttpRejected, RestClient, cursor_pages, error_details,
                                         next_link_pages, page_number_pages, shared_client)
@@ -281,6 +281,39 @@ def test_a_large_error_answer_is_still_classified(client: RestClient, script: Sc
     with pytest.raises(HttpRejected) as err:
         client.get("/api/jobs")
     assert err.value.status == 422
+
+
+@pytest.mark.parametrize("body", [
+    b"[" * 5000 + b"]" * 5000,                      # past the recursive parser's limit
+    b'{"items": ' + b"[" * 70 + b"]" * 70 + b"}",   # just past max_answer_depth (64)
+    b'{"items": [NaN]}', b'{"total": Infinity}',    # not JSON numbers
+    b'{"id": "J1"', b"\xff\xfe{}",               # cut short; not UTF-8
+])
+def test_an_answer_the_json_reader_refuses_is_unreadable_never_a_crash(body: bytes) -> None:
+    with _mock(lambda request: httpx.Response(200, content=body)) as client:
+        with pytest.raises(UnreadableAnswer) as err:
+            client.get("/api/jobs").json()
+        assert err.value.code == "contract"
+        with pytest.raises(UnknownOutcomeError) as err:   # to a write: it may have been applied
+            client.post("/api/jobs", json={}).json()
+        assert err.value.code == "contract"
+
+
+def test_a_too_large_answer_is_an_unreadable_answer() -> None:
+    with _mock(lambda request: httpx.Response(200, content=b"x" * 20_000)) as client:
+        client.max_answer_bytes = 10_000
+        with pytest.raises(UnreadableAnswer) as err:
+            client.get("/api/jobs")
+    assert isinstance(err.value, AnswerTooLarge) and err.value.code == "answer-too-large"
+
+
+def test_a_hostile_error_body_still_gives_a_classified_refusal() -> None:
+    deep = b'{"errors": ' + b"[" * 60_000 + b"]" * 60_000 + b"}"
+    with _mock(lambda request: httpx.Response(422, content=deep)) as client:
+        with pytest.raises(HttpRejected) as err:
+            client.post("/api/jobs", json={})
+    assert (err.value.status, err.value.field) == (422, None)
+    assert error_details(b'{"errors": [{"field": "trade", "code": NaN}]}') == (None, None)
 
 
 # -- authentication ---------------------------------------------------------------------------

@@ -13,7 +13,8 @@ import requests
 import responses
 from urllib3.exceptions import ProtocolError
 
-from connectors.errors import PermanentError, Rejected, TransientError, UnknownOutcomeError
+from connectors.errors import (PermanentError, Rejected, TransientError, UnknownOutcomeError,
+                               UnreadableAnswer, UnsafeAnswer)
 from connectors.revenues.northgate import WSDL_PATH
 from connectors.transports.soap import ZEEP_SETTINGS, soap_call, soap_client
 
@@ -51,6 +52,7 @@ def http() -> Iterator[responses.RequestsMock]:
 def test_settings_are_strict() -> None:
     assert ZEEP_SETTINGS.strict and ZEEP_SETTINGS.forbid_dtd and ZEEP_SETTINGS.forbid_entities
     assert ZEEP_SETTINGS.forbid_external and not ZEEP_SETTINGS.xml_huge_tree
+    assert ZEEP_SETTINGS.raw_response, "answers are read by the hub's limited, tolerant reader"
 
 
 def test_one_client_per_endpoint_and_user(client) -> None:  # noqa: ANN001
@@ -62,7 +64,7 @@ def test_one_client_per_endpoint_and_user(client) -> None:  # noqa: ANN001
 def test_success_posts_to_the_configured_endpoint_with_ws_security(client, http) -> None:  # noqa: ANN001
     http.post(ENDPOINT, body=CHECK_OK, content_type="text/xml")
     answer = soap_call(client, "SystemCheck")
-    assert answer.Version == "1"
+    assert answer.name == "SystemCheckResponse" and answer.text("Version") == "1"
     sent = http.calls[0].request.body
     sent = sent.decode() if isinstance(sent, bytes) else sent
     assert "UsernameToken" in sent and "<wsse:Username>u</wsse:Username>" in sent
@@ -73,7 +75,7 @@ def test_http_503_is_transient(client, http, body: str) -> None:  # noqa: ANN001
     http.post(ENDPOINT, body=body, status=503, content_type="text/plain")
     with pytest.raises(TransientError) as info:
         soap_call(client, "SystemCheck")
-    assert info.value.code == "http-503" and info.value.__cause__ is not None
+    assert info.value.code == "http-503" and "sha256:" in info.value.message
     assert not isinstance(info.value, UnknownOutcomeError)
 
 
@@ -157,19 +159,31 @@ def test_connect_timeout_is_transient_not_unknown(client, http) -> None:  # noqa
     assert not isinstance(info.value, UnknownOutcomeError)
 
 
-def test_malformed_xml_is_permanent(client, http) -> None:  # noqa: ANN001
+def test_malformed_xml_is_an_unreadable_answer_with_a_digest_not_the_body(client, http) -> None:  # noqa: ANN001
     http.post(ENDPOINT, body="<soap:Envelope><unclosed>", status=200, content_type="text/xml")
-    with pytest.raises(PermanentError) as info:
+    with pytest.raises(UnreadableAnswer) as info:
         soap_call(client, "SystemCheck")
     assert "<unclosed>" not in info.value.message, "no response body in the message"
+    assert "sha256:" in info.value.message and info.value.code == "malformed"
+    assert isinstance(info.value, PermanentError)
 
 
-def test_schema_mismatch_is_permanent(client, http) -> None:  # noqa: ANN001
-    body = envelope(f'<SystemCheckResponse xmlns="{NS}"><Surprise>1</Surprise>'
+def test_unreadable_answer_to_a_write_is_an_unknown_outcome(client, http) -> None:  # noqa: ANN001
+    http.post(ENDPOINT, body="<html>gateway says hello</html>", status=200,
+              content_type="text/html")
+    with pytest.raises(UnknownOutcomeError) as info:
+        soap_call(client, "AccountRebill", write=True, ClientReference="k1", AccountRef="CT1")
+    assert info.value.code == "malformed"
+    with pytest.raises(UnreadableAnswer):
+        soap_call(client, "SystemCheck")
+
+
+def test_elements_and_attributes_the_hub_does_not_use_never_fail_a_call(client, http) -> None:  # noqa: ANN001
+    body = envelope(f'<SystemCheckResponse xmlns="{NS}" RecordCount="int"><Surprise a="?">1'
+                    f"</Surprise><Version>1</Version><ServerTime>not a time</ServerTime>"
                     f"</SystemCheckResponse>")
     http.post(ENDPOINT, body=body, status=200, content_type="text/xml")
-    with pytest.raises(PermanentError):
-        soap_call(client, "SystemCheck")
+    assert soap_call(client, "SystemCheck").text("Version") == "1"
 
 
 def test_unknown_operation_is_permanent(client) -> None:  # noqa: ANN001
@@ -187,9 +201,57 @@ def test_dtds_and_entities_in_a_response_are_refused(client, http, prolog: str) 
                     f"<Version>1</Version><ServerTime>2026-01-01T00:00:00Z</ServerTime>"
                     f"</SystemCheckResponse>", prolog=prolog)
     http.post(ENDPOINT, body=body, status=200, content_type="text/xml")
-    with pytest.raises(PermanentError) as info:
+    with pytest.raises(UnsafeAnswer) as info:
         soap_call(client, "SystemCheck")
-    assert info.value.code == "forbidden-xml"
+    assert info.value.code == "dtd" and info.value.security
+    assert isinstance(info.value, PermanentError)
+
+
+@pytest.mark.parametrize("status", [200, 500, 503])
+def test_a_dtd_is_refused_and_flagged_whatever_the_status(client, http, status: int) -> None:  # noqa: ANN001
+    body = fault("Server").replace('<?xml version="1.0"?>',
+                                   '<?xml version="1.0"?><!DOCTYPE x [<!ENTITY e "boom">]>')
+    http.post(ENDPOINT, body=body, status=status, content_type="text/xml")
+    with pytest.raises(UnsafeAnswer) as info:
+        soap_call(client, "AccountRebill", write=True, ClientReference="k1", AccountRef="CT1")
+    assert info.value.security, "an unsafe answer to a write stays a security error"
+
+
+def test_an_xinclude_is_refused(client, http) -> None:  # noqa: ANN001
+    body = envelope(f'<SystemCheckResponse xmlns="{NS}"><Version>1</Version>'
+                    '<xi:include xmlns:xi="http://www.w3.org/2001/XInclude" href="/etc/passwd"/>'
+                    "</SystemCheckResponse>")
+    http.post(ENDPOINT, body=body, status=200, content_type="text/xml")
+    with pytest.raises(UnsafeAnswer) as info:
+        soap_call(client, "SystemCheck")
+    assert info.value.code == "xinclude"
+
+
+def test_an_answer_past_the_size_limit_is_cut_off(http) -> None:  # noqa: ANN001
+    small = soap_client(WSDL_PATH, ENDPOINT, timeout=2.0, username="u", password="p",
+                        max_answer_bytes=4096)
+    padding = "x" * 10_000
+    body = envelope(f'<SystemCheckResponse xmlns="{NS}"><Version>1</Version>'
+                    f"<Pad>{padding}</Pad></SystemCheckResponse>")
+    http.post(ENDPOINT, body=body, status=200, content_type="text/xml")
+    with pytest.raises(UnreadableAnswer) as info:
+        soap_call(small, "SystemCheck")
+    assert info.value.code == "answer-too-large"
+    with pytest.raises(UnknownOutcomeError) as unknown:
+        soap_call(small, "AccountRebill", write=True, ClientReference="k1", AccountRef="CT1")
+    assert unknown.value.code == "answer-too-large"
+
+
+def test_an_answer_nested_past_the_depth_limit_is_refused(http) -> None:  # noqa: ANN001
+    shallow = soap_client(WSDL_PATH, ENDPOINT, timeout=2.0, username="u", password="p",
+                          max_answer_depth=10)
+    deep = "<a>" * 50 + "</a>" * 50
+    body = envelope(f'<SystemCheckResponse xmlns="{NS}"><Version>1</Version>{deep}'
+                    f"</SystemCheckResponse>")
+    http.post(ENDPOINT, body=body, status=200, content_type="text/xml")
+    with pytest.raises(UnreadableAnswer) as info:
+        soap_call(shallow, "SystemCheck")
+    assert info.value.code == "too-deep"
 
 
 def test_envelopes_never_reach_the_logs(client, http, caplog: pytest.LogCaptureFixture) -> None:  # noqa: ANN001
@@ -223,16 +285,55 @@ def test_answer_cut_off_after_sending_is_an_unknown_outcome(client, http) -> Non
     assert info.value.code == "answer-lost"
 
 
-def test_a_value_of_the_wrong_type_fails_the_call_and_is_not_logged(
+def test_a_needed_value_of_the_wrong_type_names_the_field_not_the_value(
         client, http, caplog: pytest.LogCaptureFixture) -> None:  # noqa: ANN001
     caplog.set_level(logging.DEBUG)
     body = envelope(f'<SystemCheckResponse xmlns="{NS}"><SystemName>R</SystemName>'
                     f"<Version>1</Version><ServerTime>born 1970 Quillfeather</ServerTime>"
                     f"</SystemCheckResponse>")
     http.post(ENDPOINT, body=body, status=200, content_type="text/xml")
-    with pytest.raises(PermanentError) as info:
-        soap_call(client, "SystemCheck")
-    assert info.value.code == "schema"
+    answer = soap_call(client, "SystemCheck")
+    with pytest.raises(UnreadableAnswer) as info:
+        answer.datetime("ServerTime", required=True)
+    assert info.value.field == "SystemCheckResponse/ServerTime"
+    assert info.value.code == "bad-value"
     assert "Quillfeather" not in caplog.text and "Quillfeather" not in info.value.message
-    http.replace(responses.POST, ENDPOINT, body=CHECK_OK, content_type="text/xml")
-    assert soap_call(client, "SystemCheck").Version == "1", "the next good answer is not tainted"
+    assert "Quillfeather" not in str(info.value.__cause__) and info.value.__context__ is None
+
+
+def test_zeeps_transport_error_is_chained_scrubbed(client, monkeypatch) -> None:  # noqa: ANN001
+    # zeep's TransportError carries the whole answer (message and .content): only a scrubbed
+    # stand-in (type and traceback) may be chained, and nothing of it as __context__.
+    import traceback
+
+    import zeep.exceptions
+
+    secret = "".join(["Quill", "feather"])   # not in this file's source lines either
+
+    def explode(*args: object, **kwargs: object) -> None:
+        raise zeep.exceptions.TransportError(f"Server returned <name>{secret}</name>", 500,
+                                             f"<name>{secret}</name>".encode())
+
+    monkeypatch.setattr(client.transport, "post", explode)
+    with pytest.raises(TransientError) as info:
+        soap_call(client, "SystemCheck")
+    assert info.value.code == "http-500"
+    printed = "".join(traceback.format_exception(info.value))
+    assert "TransportError" in printed and secret not in printed
+    assert info.value.__context__ is None or info.value.__suppress_context__
+
+
+@pytest.mark.parametrize("content", [
+    "not xml at all",
+    '<?xml version="1.0"?><!DOCTYPE d [<!ENTITY e SYSTEM "file:///etc/passwd">]><d>&e;</d>',
+    '<wsdl:definitions xmlns:wsdl="http://schemas.xmlsoap.org/wsdl/"/>',
+])
+def test_a_wsdl_that_will_not_load_is_a_classified_error(tmp_path, content: str) -> None:  # noqa: ANN001
+    path = tmp_path / "broken.wsdl"
+    path.write_text(content)
+    with pytest.raises(PermanentError) as info:
+        soap_client(path, ENDPOINT, timeout=2.0)
+    assert info.value.code == "wsdl"
+    with pytest.raises(PermanentError) as missing:
+        soap_client(tmp_path / "absent.wsdl", ENDPOINT, timeout=2.0)
+    assert missing.value.code == "wsdl"

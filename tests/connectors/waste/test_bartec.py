@@ -173,3 +173,60 @@ def test_slots_lookup_with_a_bad_from_date_names_the_field(harness: WasteHarness
         harness.connector().lookup("waste.collection_slots",
                                    {"uprn": sample.uprn(2), "from": "next tuesday"})
     assert info.value.field == "from" and info.value.code == "invalid-field"
+
+
+def test_notes_carry_the_configured_note_type(harness: WasteHarness) -> None:
+    outcome = _one(harness.connector(), harness.bulky(60))
+    detail = harness.sim.admin("GET", f"/admin/requests/{outcome.reference}")
+    assert [n["note_type_id"] for n in detail["notes"]] == [2], "CRM NOTE, found by its name"
+    with pytest.raises(PermanentError) as info:
+        harness.connector(note_type="NO SUCH TYPE").check()
+    assert info.value.field == "note_type"
+
+
+def test_extended_data_names_come_from_configuration_checked_against_definitions(
+        harness: WasteHarness) -> None:
+    names = {"slot_date": "SLOT_DATE", "item": "ITEMS", "collection_date": "COLLECTION_DATE",
+             "bin_type": "BIN_TYPE"}
+    with pytest.raises(PermanentError) as info:
+        harness.connector(extended_data_fields=names).check()
+    assert info.value.field == "extended_data_fields.item"
+    [outcome] = harness.connector(extended_data_fields=names).submit([harness.bulky(61)])
+    assert outcome.status is OutcomeStatus.RETRY and outcome.code == "config"
+
+
+def test_every_status_between_polls_is_an_update_with_its_closing_code(
+        harness: WasteHarness) -> None:
+    connector = harness.connector()
+    since = datetime.now(timezone.utc) - timedelta(seconds=1)
+    created = _one(connector, harness.bulky(62))
+    harness.sim.admin("POST", f"/admin/requests/{created.reference}/status",
+                      json={"status": "IN PROGRESS"})
+    harness.sim.admin("POST", f"/admin/requests/{created.reference}/status",
+                      json={"status": "COMPLETED", "closing_code": "COLLECTED",
+                            "note": "Two items"})
+    mine = [u for u in connector.fetch_updates(since) if u.reference == created.reference]
+    assert [(u.status, u.crm_status) for u in mine] == [("IN PROGRESS", "open"),
+                                                        ("COMPLETED", "closed")]
+    assert mine[1].note == "closing code COLLECTED; Two items"
+    assert len({u.update_id for u in mine}) == 2
+
+
+def test_result_codes_are_read_from_the_message_when_the_number_is_generic() -> None:
+    from connectors.waste.result_codes import classify_result
+    assert classify_result(1, "The requested slot is no longer available") == (
+        "slot-unavailable", "slot_date")
+    assert classify_result(-1, "Premises with UPRN 1 not found") == ("unknown-premises", "uprn")
+    assert classify_result(99, "External reference already exists") == ("duplicate", None)
+    assert classify_result(1, "Invalid token supplied")[0] == "invalid-token"
+    assert classify_result(4, "anything") == ("slot-unavailable", "slot_date")
+    assert classify_result(1, "Something odd happened") == ("bartec-1", None)
+
+
+def test_status_catalogue_from_the_simulator(harness: WasteHarness) -> None:
+    statuses = harness.connector().lookup("waste.statuses", {"service": "bulky"})
+    assert [s["status"] for s in statuses] == ["OPEN", "ASSIGNED", "IN PROGRESS", "COMPLETED",
+                                               "CLOSED", "CANCELLED"]
+    assert {s["service_type_id"] for s in statuses} == {sample.BULKY_TYPE_ID}
+    assert [s["status"] for s in statuses if s["closes_case"]] == ["COMPLETED", "CLOSED",
+                                                                    "CANCELLED"]

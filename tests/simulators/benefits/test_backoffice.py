@@ -122,3 +122,36 @@ def test_state_survives_a_restart(backoffice: BenefitsBackOffice) -> None:
     again.process()
     assert again.effects() == 1
     assert again.claim("HB0000001")["last_change"]["record_id"] == "a"
+
+
+def test_the_back_office_hashes_records_as_the_connector_does(backoffice: BenefitsBackOffice) -> None:
+    # The simulator reads the format on its own; the content hash it answers with must be the
+    # connector's, also for text that is not ASCII and for nested fields.
+    record = change("unicode", note="Zoë’s flat — 2nd floor", nested={"b": [1, 2], "a": None})
+    drop(backoffice, "COC_1.csv", [record])
+    backoffice.process()
+    [answer] = answers(backoffice)
+    assert answer.record_hash == record.content_hash and answer.result == "ACCEPTED"
+
+
+@pytest.mark.parametrize("damage", ["count", "checksum", "header", "columns"])
+def test_a_damaged_file_is_refused_whole_with_an_F_line(backoffice: BenefitsBackOffice,
+                                                        damage: str) -> None:
+    data = ff.build_change_file("COC_1", NOW, [change("k1"), change("k2")])
+    lines = data.split(b"\r\n")
+    if damage == "count":
+        data = data.replace(b"\r\nT,2,", b"\r\nT,3,")
+    elif damage == "checksum":
+        data = data.replace(b"k2", b"k3")
+    elif damage == "header":
+        data = data.replace(b"ACADEMY-COC", b"ACADEMY-XXX")
+    else:
+        body = b"\r\n".join(lines[:2] + [b"D,k2,CRM-1"]) + b"\r\n"
+        data = body + f"T,2,{ff.sha256_hex(body)}\r\n".encode()
+    (backoffice.inbound / "COC_1.csv").write_bytes(data)
+    backoffice.process()
+    assert backoffice.effects() == 0
+    [path] = list(backoffice.outbound.iterdir())
+    parsed = ff.parse_response_file(path.read_bytes())
+    assert [(r.file_name, r.reason_code) for r in parsed.file_rejections] == [
+        ("COC_1.csv", "INVALID_FILE")]

@@ -151,3 +151,37 @@ def test_the_store_adds_the_new_columns_to_an_older_file(tmp_path: Path) -> None
     store = CrmStore(tmp_path / "old.sqlite")
     assert store.put_case("A", "t", {}, channel="email").case["channel"] == "email"
     store.close()
+
+
+def test_push_signature_follows_the_documented_recipe() -> None:
+    # docs/crm.md: "sha256=" + hex(HMAC_SHA256(secret, timestamp + "." + body)); vector computed
+    # independently of both the simulator and the hub (RFC 2104 HMAC with SHA-256).
+    from simulators.crm.app import webhook_headers
+    headers = webhook_headers(b"key", b'{"a":1}', "d-1", timestamp=1700000000)
+    assert headers["X-Hub-Timestamp"] == "1700000000" and headers["X-Hub-Delivery"] == "d-1"
+    assert headers["X-Hub-Signature-256"] == (
+        "sha256=a438e398bfafc57e4396bb7fc2304422f0f768e965d073ca313cb52e22e6ad03")
+
+
+def test_the_hubs_receiver_accepts_what_the_simulator_pushes(tmp_path: Path,
+                                                              sqlite_ledger: str) -> None:
+    # The simulator signs on its own (docs/crm.md); the hub's real endpoint must agree with it.
+    from hub.web.app import create_app as create_hub
+    secret = b"push-agreement-secret"
+    hub = create_hub(url=sqlite_ledger, secret=lambda: secret, signals=None)
+    with serve_in_thread(hub) as hub_url:
+        app = create_app(tmp_path / "crm.sqlite", token=TOKEN,
+                         webhook_url=f"{hub_url}/webhooks/crm", webhook_secret=secret)
+        with serve_in_thread(app) as url, httpx.Client(
+                base_url=url, headers={"Authorization": f"Bearer {TOKEN}"}, timeout=10) as http:
+            case = demo_cases()[0]
+            assert http.put(f"/api/v1/cases/{case['id']}",
+                            json={"case_type": case["case_type"], "data": case["data"]}
+                            ).status_code == 201
+        app.state.store.close()
+    from sqlalchemy import select
+
+    from hub.ledger.db import session_scope
+    from hub.ledger.models import Case
+    with session_scope(sqlite_ledger) as session:
+        assert list(session.scalars(select(Case.crm_id))) == [case["id"]]
