@@ -146,6 +146,10 @@ def main() -> int:
                        help="hub web app (--up: HUB_WEB_PORT or 8700; 0: free)")
     stack.add_argument("--systems", nargs="+", default=None, help="only these back offices")
     stack.add_argument("--no-seed", action="store_true", help="start the CRM without demo cases")
+    stack.add_argument("--no-webhooks", action="store_true",
+                       help="--up: the CRM does not push new cases to the hub (intake pulls them)")
+    stack.add_argument("--worker-concurrency", type=int, default=2,
+                       help="task slots of each of the two Celery workers (default 2)")
     args = parser.parse_args()
     if args.change_status:
         return change_status()
@@ -157,14 +161,16 @@ def main() -> int:
         options = StackOptions(home=default_home("celery"), name=args.name or "hub_celery",
                                executor="celery", api_port=0 if args.api_port is None else args.api_port,
                                web=False, webhooks=False, systems=args.systems,
-                               seed=not args.no_seed)
+                               seed=not args.no_seed, worker_concurrency=args.worker_concurrency)
         return demo_celery(options)
     options = StackOptions(home=default_home("up"), name=args.name or "hub",
                            executor=args.executor or "local",
                            api_port=8080 if args.api_port is None else args.api_port,
                            web_port=int(os.environ.get("HUB_WEB_PORT", "8700"))
                            if args.web_port is None else args.web_port,
-                           systems=args.systems, seed=not args.no_seed)
+                           systems=args.systems, seed=not args.no_seed,
+                           webhooks=not args.no_webhooks,
+                           worker_concurrency=args.worker_concurrency)
     return up(options)
 
 

@@ -92,7 +92,9 @@ class RealStack:
                     "hub_url": f"http://127.0.0.1:{web_port}" if o.web else None,
                     "crm_url": d.crm.base_url, "ledger_database_url": databases.ledger,
                     "airflow_database_url": databases.airflow,
-                    "systems": [s.system_id for s in d.systems], "ready": False}
+                    "systems": [s.system_id for s in d.systems],
+                    "simulator_urls": {s.system_id: getattr(s, "base_url", None) for s in d.systems},
+                    "ready": False}
         say("starting simulators: " + ", ".join(s.system_id for s in d.systems))
         d.start_systems(sup)
         env.update(airflow_env(d.crm, d.systems))
