@@ -337,4 +337,4 @@ def now_utc() -> str:
 def print_report(title: str, report: dict[str, Any]) -> None:
     print(f"\n== {title} ==")
     for key, value in report.items():
-        print(f"{key:<34} {json.dumps(value) if isinstance(value, (dict, list)) else value}")
+        print(f"{key:<40} {json.dumps(value) if isinstance(value, (dict, list)) else value}")

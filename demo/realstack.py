@@ -108,8 +108,8 @@ class RealStack:
                                    "HUB_AIRFLOW_USERNAME": ADMIN,
                                    "HUB_AIRFLOW_PASSWORD_FILE": str(airflow.password_file)}))
         say("starting Airflow: " + ", ".join(p.name for p in airflow.components(env)))
-        for component in airflow.components(env):
-            sup.start(component, ready_timeout=o.ready_timeout)
+        for component in airflow.components(env):   # all at once; wait_ready sees them up
+            sup.start(component, wait=False)
         webhook = f"{sup.info['hub_url']}/webhooks/crm" if o.web and o.webhooks else None
         sup.start(d.crm.process(webhook_url=webhook, seed=o.seed))
         self.api = AirflowApi(airflow.api_url, ADMIN, d.secrets["airflow_admin_password"])

@@ -104,10 +104,11 @@ class Stack:
                 [sys.executable, *process.argv], cwd=REPO, stdout=log, stderr=subprocess.STDOUT,
                 env={**os.environ, **process.env}, start_new_session=True)
 
-    def start(self, process: Process, ready_timeout: float = 30.0) -> Process:
+    def start(self, process: Process, ready_timeout: float = 30.0, wait: bool = True) -> Process:
+        """Start ``process``; with ``wait``, return once it listens on its port."""
         self.spawn(process)
         self.processes.append(process)
-        if process.port:
+        if process.port and wait:
             wait_for_port(process.port, ready_timeout, process.popen)
         return process
 

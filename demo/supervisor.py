@@ -101,12 +101,12 @@ class Supervisor(Stack):
         self._last_scan = 0.0
 
     # -- starting ---------------------------------------------------------------------------
-    def start(self, process: Process, ready_timeout: float = 30.0) -> Process:
+    def start(self, process: Process, ready_timeout: float = 30.0, wait: bool = True) -> Process:
         if process.policy not in (RESTART, STOP):
             raise ValueError(f"{process.name}: policy must be {RESTART!r} or {STOP!r}")
         self.watches[process.name] = Watch(process, started_at=time.monotonic())
         try:
-            return super().start(process, ready_timeout)
+            return super().start(process, ready_timeout, wait)
         finally:
             self.write_status()
 
