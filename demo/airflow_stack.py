@@ -93,6 +93,10 @@ class AirflowSetup:
             "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(self.worker_log_port),
             "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(self.trigger_log_port),
             "AIRFLOW__DAG_PROCESSOR__PARSING_PROCESSES": "1",
+            # A task runner gives up on a busy API server after 5 tries of 5 s by default, and the
+            # task fails without running; on a loaded 2-core machine, wait longer.
+            "AIRFLOW__WORKERS__EXECUTION_API_TIMEOUT": "30",
+            "AIRFLOW__SCHEDULER__ORPHANED_TASKS_CHECK_INTERVAL": "60",
             "PYTHONPATH": str(REPO),
             "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
         }
