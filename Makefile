@@ -39,7 +39,7 @@ postgresql: venv
 	  command -v pg_ctlcluster >/dev/null 2>&1 || { echo "installing postgresql (apt-get)"; \
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null; }; \
 	  echo "starting PostgreSQL"; \
-	  for version in $$(ls /etc/postgresql); do pg_ctlcluster $$version main start || true; done; \
+	  for version in $$(ls /etc/postgresql); do pg_ctlcluster --skip-systemctl-redirect $$version main start || true; done; \
 	  runuser -u postgres -- createuser --superuser "$$(id -un)" 2>/dev/null || true; \
 	  $(PY) -m demo.postgres answers; \
 	fi

@@ -142,7 +142,6 @@ class RestRunner:
 
     def __init__(self, api: AirflowApi, tick: Any, timeout: float = 900.0) -> None:
         self.api, self.tick, self.timeout = api, tick, timeout
-        self.runs: list[tuple[str, str]] = []
 
     def run_stage(self, dag_ids: list[str]) -> list[str]:
         started = time.monotonic()
@@ -151,7 +150,6 @@ class RestRunner:
         for dag_id, run_id in runs:
             say(f"  Airflow DAG run {dag_id}: {states[run_id]} "
                 f"({time.monotonic() - started:.1f} s)")
-        self.runs += runs
         return [states[run_id] for _, run_id in runs]
 
 
