@@ -29,6 +29,10 @@ from demo.supervisor import RESTART, StackFailed, StopRequested, Supervisor
 from demo.systems import airflow_env
 
 
+AIRFLOW_ONLY = {"AIRFLOW__API_AUTH__JWT_SECRET", "AIRFLOW__API__SECRET_KEY", "AIRFLOW__CORE__FERNET_KEY"}
+"""Secrets Airflow's components share that the hub web app has no use for."""
+
+
 @dataclass
 class StackOptions:
     home: Path
@@ -102,7 +106,8 @@ class RealStack:
         if o.web:
             sup.start(Process("hub-web", ["-m", "uvicorn", "hub.web.app:app", "--host", "127.0.0.1",
                                           "--port", str(web_port)], port=web_port, policy=RESTART,
-                              env={**env, "CRM_WEBHOOK_SECRET": d.secrets["crm_webhook_secret"],
+                              env={**{k: v for k, v in env.items() if k not in AIRFLOW_ONLY},
+                                   "CRM_WEBHOOK_SECRET": d.secrets["crm_webhook_secret"],
                                    "HUB_API_TOKEN": d.secrets["hub_api_token"],
                                    "HUB_AIRFLOW_API_URL": airflow.api_url,
                                    "HUB_AIRFLOW_USERNAME": ADMIN,

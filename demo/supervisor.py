@@ -246,6 +246,7 @@ class Supervisor(Stack):
                                         "log": str(self.log_path(w.process))}
                                  for name, w in self.watches.items()}}
         tmp = self.status_path.with_suffix(".tmp")
+        tmp.touch(mode=0o600)   # it names the databases, with whatever credentials their URLs hold
         tmp.write_text(json.dumps(status, indent=2))
         tmp.replace(self.status_path)
 
