@@ -125,6 +125,15 @@ def port(value: str) -> int:
     return number
 
 
+def stack_name(value: str) -> str:
+    from demo.postgres import NAME
+
+    if not NAME.match(value) or len(value) > 40:
+        raise argparse.ArgumentTypeError(f"{value!r}: use up to 40 lower-case letters, digits and _ "
+                                         "(it names PostgreSQL databases and a Celery queue)")
+    return value
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     mode = parser.add_mutually_exclusive_group()
@@ -137,7 +146,7 @@ def main() -> int:
     stack = parser.add_argument_group("real stack (--up, --celery)")
     stack.add_argument("--executor", choices=["local", "celery"], default=None,
                        help="Airflow executor for --up (default local; --celery implies celery)")
-    stack.add_argument("--name", default=None,
+    stack.add_argument("--name", type=stack_name, default=None,
                        help="PostgreSQL database prefix and Celery queue (default hub for --up, "
                             "hub_celery for --celery)")
     stack.add_argument("--api-port", type=port, default=None,
