@@ -261,6 +261,50 @@ def test_both_workers_ran_tasks_and_dispatches_overlapped_on_different_workers(
     assert pairs, f"no two dispatch tasks of one system overlapped in {delivered['rounds']} rounds"
 
 
+def test_a_webhook_reaches_the_back_office_and_the_crm_through_a_redis_signal(
+        stack: RunningStack, delivered: dict[str, Any]) -> None:
+    """The web app records and maps a signed webhook, publishes a signal on the stack's Redis
+    channel, the asset's watcher (DAG processor + triggerer) starts only that system's dispatch
+    run, and its ``send_batches`` writes the outcome back to the CRM: no REST trigger, no cron."""
+    from crm_adapter.webhook import signed_headers
+    from demo.cases import load_case
+
+    info, secrets = stack.status(), stack.secrets()
+    assert info["signals"] == "redis"
+    case = load_case("sig", 0, (SYSTEMS[0],))
+    put_cases(stack, [case])   # the CRM holds it (it pushes nothing: --no-webhooks)
+    crm = httpx.Client(base_url=info["crm_url"], timeout=30,
+                       headers={"Authorization": f"Bearer {secrets['crm_token']}"})
+    hub = httpx.Client(base_url=info["hub_url"], timeout=30)
+    api = stack.api()
+    try:
+        since = datetime.now(timezone.utc).isoformat()
+        body = json.dumps(crm.get(f"/api/v1/cases/{case['id']}").json(), sort_keys=True).encode()
+        answer = hub.post("/webhooks/crm", content=body, headers=signed_headers(
+            secrets["crm_webhook_secret"].encode(), body, uuid.uuid4().hex))
+        assert answer.status_code == 202, answer.text
+        deadline = time.monotonic() + 120
+        while not crm.get(f"/api/v1/cases/{case['id']}/updates").json()["updates"]:
+            assert time.monotonic() < deadline, "not written back within 120 s of the webhook"
+            time.sleep(0.5)
+        updates = crm.get(f"/api/v1/cases/{case['id']}/updates").json()["updates"]
+        assert [u["status"] for u in updates] == ["completed"]
+        figures = hub.get("/api/signals",
+                          headers={"Authorization": f"Bearer {secrets['hub_api_token']}"}).json()
+        assert figures["transport"] == "redis" and figures["failed"] == 0, figures
+        assert figures["by_asset"].get(f"hub://ledger/commands/{SYSTEMS[0]}", 0) >= 1, figures
+        runs = api.request("GET", "/api/v2/dags/~/dagRuns",
+                           params={"start_date_gte": since, "limit": 100})["dag_runs"]
+        started = {(r["dag_id"], r["run_type"]) for r in runs}
+        assert (SYSTEMS[0], "asset_triggered") in started, started
+        assert not any(dag_id == SYSTEMS[1] and kind == "asset_triggered"
+                       for dag_id, kind in started), "only the case's own system was started"
+    finally:
+        crm.close()
+        hub.close()
+        api.close()
+
+
 def test_a_killed_worker_is_reported_at_once_and_restarted(stack: RunningStack,
                                                           delivered: dict[str, Any]) -> None:
     before = stack.status()["components"]["celery-worker-2"]
