@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 # Playwright drives Debian's chromium (/usr/bin/chromium); never let it download a browser.
 export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD := 1
 
-.PHONY: demo demo-change test up venv system-packages compose-tools compose-check lock clean screenshots
+.PHONY: demo demo-change demo-celery test up venv system-packages compose-tools compose-check postgresql redis lock clean screenshots
 
 # The Compose implementation that validates docker/compose.yaml offline (no Docker daemon needed),
 # pinned: tests/deploy checks the version.
@@ -57,8 +57,38 @@ demo: venv
 demo-change: venv
 	$(PY) -m demo --change-status
 
-up: venv
-	$(PY) -m demo --up
+# PostgreSQL for the real stack (Airflow's metadata and the ledger): the server given by
+# HUB_POSTGRES_URL (or the databases by HUB_AIRFLOW_DATABASE_URL and HUB_DATABASE_URL), else the one
+# on 127.0.0.1:5432 or the local socket; where none answers, install it (apt-get) and start it.
+postgresql: venv
+	@if [ -n "$$HUB_POSTGRES_URL" ] || { [ -n "$$HUB_AIRFLOW_DATABASE_URL" ] && [ -n "$$HUB_DATABASE_URL" ]; } \
+	    || $(PY) -m demo.postgres answers >/dev/null 2>&1; then :; else \
+	  command -v pg_ctlcluster >/dev/null 2>&1 || { echo "installing postgresql (apt-get)"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null; }; \
+	  echo "starting PostgreSQL"; \
+	  for version in $$(ls /etc/postgresql); do pg_ctlcluster --skip-systemctl-redirect $$version main start || true; done; \
+	  runuser -u postgres -- createuser --superuser "$$(id -un)" 2>/dev/null || true; \
+	  $(PY) -m demo.postgres answers; \
+	fi
+
+# Redis for the CeleryExecutor (broker): HUB_CELERY_BROKER_URL, else 127.0.0.1:6379; where none
+# answers, install redis-server (apt-get) and start it on 127.0.0.1.
+redis:
+	@if [ -n "$$HUB_CELERY_BROKER_URL" ] || (exec 3<>/dev/tcp/127.0.0.1/6379) 2>/dev/null; then :; else \
+	  command -v redis-server >/dev/null 2>&1 || { echo "installing redis-server (apt-get)"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null; }; \
+	  echo "starting Redis on 127.0.0.1:6379"; \
+	  redis-server --bind 127.0.0.1 --port 6379 --daemonize yes >/dev/null; sleep 1; \
+	fi
+
+# The real stack, supervised, until Ctrl-C: `make up` (LocalExecutor) or `make up EXECUTOR=celery`.
+EXECUTOR ?= local
+up: venv postgresql $(if $(filter celery,$(EXECUTOR)),redis)
+	$(PY) -m demo --up --executor $(EXECUTOR)
+
+# The demo flow on the real stack with the CeleryExecutor and two workers; stops everything after.
+demo-celery: venv postgresql redis
+	$(PY) -m demo --celery
 
 test: venv system-packages
 	$(PY) -m pytest
@@ -73,5 +103,7 @@ lock:
 	/tmp/hub-lock-venv/bin/pip install -q -e '.[test]'
 	/tmp/hub-lock-venv/bin/pip freeze --exclude-editable > requirements.lock
 
+# Removes the demos' state, including the real stack's PostgreSQL databases (hub_*, hub_celery_*).
 clean:
-	rm -rf var/demo $(VENV)
+	-test -x $(PY) && $(PY) -m demo.postgres drop hub && $(PY) -m demo.postgres drop hub_celery
+	rm -rf var/demo var/up var/celery $(VENV)

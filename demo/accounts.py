@@ -1,4 +1,4 @@
-"""Demo staff accounts for the hub's pages: one per role, passwords kept in var/demo/accounts.json.
+"""Demo staff accounts for the hub's pages: one per role, passwords kept in <demo folder>/accounts.json
 
 Created once per demo folder (mode 0600 file, never committed); a later run reuses them. Demo
 accounts may sign in with these passwords straight away (real accounts start with a one-time

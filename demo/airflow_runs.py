@@ -12,18 +12,9 @@ import sys
 import time
 from pathlib import Path
 
-from sqlalchemy import func, select
+from demo.plans import run_plan
 
 REPO = Path(__file__).resolve().parent.parent
-
-
-def awaiting(system: str) -> int:
-    from hub.ledger.db import session_scope
-    from hub.ledger.models import Command, CommandState
-
-    with session_scope() as session:
-        return int(session.scalar(select(func.count(Command.id)).where(
-            Command.system == system, Command.state == CommandState.AWAITING.value)) or 0)
 
 
 def main() -> int:
@@ -46,32 +37,17 @@ def main() -> int:
     if bag.import_errors:
         print("DEMO-RESULT " + json.dumps({"error": "import errors", "files": list(bag.import_errors)}))
         return 1
-    failures = 0
 
-    def run(dag_id: str) -> None:
-        nonlocal failures
+    def run(dag_id: str) -> str:
         started = time.monotonic()
         dagrun = bag.dags[dag_id].test()
         state = str(getattr(dagrun.state, "value", dagrun.state))
-        failures += state != "success"
         print("DEMO-RESULT " + json.dumps({"dag_id": dag_id, "run_id": dagrun.run_id, "state": state,
                                            "seconds": round(time.monotonic() - started, 1)}), flush=True)
+        return state
 
-    if args.plan == "deliver":
-        run("crm_intake")
-        for system in args.systems:
-            run(system)
-        for system in args.asynchronous:
-            deadline = time.monotonic() + args.answer_timeout
-            run(f"{system}_status_sync")
-            while awaiting(system) and time.monotonic() < deadline:
-                time.sleep(2)
-                run(f"{system}_status_sync")
-        run("crm_writeback")
-    else:
-        for system in args.systems:
-            run(f"{system}_status_sync")
-        run("crm_writeback")
+    failures = run_plan(args.plan, args.systems, args.asynchronous,
+                        lambda dag_ids: [run(d) for d in dag_ids], answer_timeout=args.answer_timeout)
     return 1 if failures else 0
 
 

@@ -10,7 +10,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -38,13 +38,16 @@ def wait_for_port(port: int, timeout: float = 30.0, proc: subprocess.Popen | Non
     raise RuntimeError(f"nothing listening on 127.0.0.1:{port} after {timeout:.0f}s")
 
 
-def load_secrets(path: Path, names: Sequence[str]) -> dict[str, str]:
-    """Generated once per demo folder (file mode 0600) and reused, never committed."""
+def load_secrets(path: Path, names: Sequence[str],
+                 makers: Mapping[str, Callable[[], str]] | None = None) -> dict[str, str]:
+    """Generated once per demo folder (file mode 0600) and reused, never committed. ``makers``
+    generate the secrets that need a format of their own (others are random URL-safe text)."""
+    makers = makers or {}
     values: dict[str, str] = json.loads(path.read_text()) if path.exists() else {}
-    missing = [n for n in names if n not in values]
+    missing = [n for n in [*names, *makers] if n not in values]
     if missing:
         for name in missing:
-            values[name] = secrets.token_urlsafe(24)
+            values[name] = makers[name]() if name in makers else secrets.token_urlsafe(24)
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(values, indent=2))
         path.chmod(0o600)
@@ -58,6 +61,8 @@ class Process:
     port: int | None = None
     env: Mapping[str, str] = field(default_factory=dict)
     popen: subprocess.Popen | None = None
+    policy: str = "stop"
+    """What a supervisor does when it exits: ``stop`` the whole stack, or ``restart`` it."""
 
 
 def _tree(pid: int) -> list[psutil.Process]:
@@ -69,6 +74,18 @@ def _tree(pid: int) -> list[psutil.Process]:
         return []
 
 
+def terminate(procs: list[psutil.Process], grace: float = 10.0) -> None:
+    """TERM, then KILL whatever is still running after ``grace`` seconds."""
+    for proc in procs:
+        with contextlib.suppress(psutil.Error):
+            proc.terminate()
+    _, alive = psutil.wait_procs(procs, timeout=grace)
+    for proc in alive:
+        with contextlib.suppress(psutil.Error):
+            proc.kill()
+    psutil.wait_procs(alive, timeout=5)
+
+
 class Stack:
     """Processes started in their own process groups, all stopped on exit."""
 
@@ -76,20 +93,30 @@ class Stack:
         self.log_dir = log_dir
         self.processes: list[Process] = []
 
-    def start(self, process: Process, ready_timeout: float = 30.0) -> Process:
+    def log_path(self, process: Process) -> Path:
+        return self.log_dir / f"{process.name}.log"
+
+    def spawn(self, process: Process) -> None:
+        """Start (or start again) one process in a session of its own, its output to its log."""
         self.log_dir.mkdir(parents=True, exist_ok=True)
-        log = open(self.log_dir / f"{process.name}.log", "ab")
-        process.popen = subprocess.Popen(
-            [sys.executable, *process.argv], cwd=REPO, stdout=log, stderr=subprocess.STDOUT,
-            env={**os.environ, **process.env}, start_new_session=True)
+        with open(self.log_path(process), "ab") as log:
+            process.popen = subprocess.Popen(
+                [sys.executable, *process.argv], cwd=REPO, stdout=log, stderr=subprocess.STDOUT,
+                env={**os.environ, **process.env}, start_new_session=True)
+
+    def start(self, process: Process, ready_timeout: float = 30.0, wait: bool = True) -> Process:
+        """Start ``process``; with ``wait``, return once it listens on its port."""
+        self.spawn(process)
         self.processes.append(process)
-        if process.port:
+        if process.port and wait:
             wait_for_port(process.port, ready_timeout, process.popen)
         return process
 
     def stop(self) -> None:
-        """Stop every process and all its descendants (TERM, then KILL after 10 s), even if a
-        signal comes again meanwhile. Trees, not groups: Airflow's API server starts its own."""
+        """Stop every process and all its descendants, the last started first (TERM, then KILL
+        after 10 s), even if a signal comes again meanwhile. Trees, not groups: Airflow's API
+        server starts its own. Last first lets the scheduler stop before the workers and the
+        workers finish their tasks before the API server they report to goes."""
         previous = {}
         for sig in (signal.SIGINT, signal.SIGTERM):
             try:
@@ -97,16 +124,10 @@ class Stack:
             except ValueError:   # not the main thread
                 pass
         try:
-            tree = [p for process in reversed(self.processes) if process.popen
-                    for p in _tree(process.popen.pid)]
-            for proc in tree:
-                with contextlib.suppress(psutil.Error):
-                    proc.terminate()
-            _, alive = psutil.wait_procs(tree, timeout=10)
-            for proc in alive:
-                with contextlib.suppress(psutil.Error):
-                    proc.kill()
-            psutil.wait_procs(alive, timeout=5)
+            for process in reversed(self.processes):
+                if process.popen:
+                    terminate(_tree(process.popen.pid))
+            terminate(self.everything())   # anything left behind by any of them
             for process in self.processes:
                 if process.popen:
                     with contextlib.suppress(subprocess.TimeoutExpired):
@@ -115,6 +136,11 @@ class Stack:
         finally:
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
+
+    def everything(self) -> list[psutil.Process]:
+        """What ``stop`` stops: every process's tree as it is now."""
+        return [p for process in reversed(self.processes) if process.popen
+                for p in _tree(process.popen.pid)]
 
     def exited(self) -> list[Process]:
         """Processes that have stopped by themselves."""

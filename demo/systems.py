@@ -99,10 +99,11 @@ class CrmDemo:
         self.webhook_secret = secrets["crm_webhook_secret"]
         self.port = free_port()
 
-    def process(self, webhook_url: str | None = None) -> Process:
-        """The CRM; with ``webhook_url`` it also pushes each new or changed case, signed."""
+    def process(self, webhook_url: str | None = None, *, seed: bool = True) -> Process:
+        """The CRM (with the demo cases unless ``seed`` is false); with ``webhook_url`` it also
+        pushes each new or changed case, signed."""
         argv = ["-m", "simulators.crm", "--host", "127.0.0.1", "--port", str(self.port),
-                "--db", str(self.home / "crm.db"), "--seed-demo"]
+                "--db", str(self.home / "crm.db"), *(["--seed-demo"] if seed else [])]
         env = {"CRM_SIM_TOKEN": self.token}
         if webhook_url:
             argv += ["--webhook-url", webhook_url]

@@ -86,6 +86,20 @@ def test_the_runs_are_real_airflow_dag_runs(two_runs) -> None:
     assert mapped >= 1, "dispatch ran as mapped lane tasks"
 
 
+def test_the_demo_covers_every_back_office_and_creates_the_staff_accounts(two_runs) -> None:
+    first, _, output, home = two_runs
+    assert set(first) == {"revenues_northgate", "benefits_academy", "licensing_uniform",
+                          "waste_bartec", "housing_repairs"}
+    accounts = json.loads((home / "accounts.json").read_text())
+    names = {"rev.officer", "waste.officer", "ops.analyst", "hub.admin"}
+    assert set(accounts) == names and all(a["password"] for a in accounts.values())
+    assert (home / "accounts.json").stat().st_mode & 0o077 == 0, "passwords readable by others"
+    with sqlite3.connect(home / "hub.db") as conn:
+        in_ledger = {r[0] for r in conn.execute("select username from accounts")}
+    assert names <= in_ledger
+    assert "staff accounts for the hub's pages" in output
+
+
 PERSONAL_KEYS = {"name", "email", "phone", "contact_email", "account_name", "sort_code",
                  "account_number", "date_of_birth", "line1", "driving_licence_number", "holder"}
 
