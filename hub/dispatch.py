@@ -11,9 +11,10 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import and_, func, or_, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy import and_, bindparam, func, insert, or_, select, update
+from sqlalchemy.orm import Session, selectinload
 
 from connectors.base import Command as ConnectorCommand
 from connectors.base import Connector, Outcome, OutcomeStatus
@@ -67,7 +68,7 @@ def claim_batch(session: Session, system: str, limit: int) -> tuple[str, list[Co
                             attempts=Command.attempts + 1, updated_at=now)
                     .execution_options(synchronize_session=False))
     claimed = list(session.scalars(select(Command).where(Command.claim_token == token)
-                                   .order_by(Command.id)))
+                                   .options(selectinload(Command.case)).order_by(Command.id)))
     return token, claimed
 
 
@@ -134,36 +135,71 @@ def _release(token: str, url: str | None) -> None:
 def _record(token: str, sent: Sequence[ConnectorCommand], results: Sequence[Outcome],
             started: datetime, stats: BatchStats, url: str | None,
             run_id: str | None) -> Outcome | None:
+    """Settle a batch in a few statements: the claimed rows (and their cases) are read in two
+    queries, the attempts inserted in one, the command rows written together, and the CRM notes
+    and work items looked up and inserted together (``outcomes.Settlement``)."""
     permanent: Outcome | None = None
     with session_scope(url) as session:
-        rows = {c.key: c for c in session.scalars(select(Command).where(Command.claim_token == token))}
+        rows = {c.key: c for c in session.scalars(select(Command)
+                                                  .where(Command.claim_token == token)
+                                                  .options(selectinload(Command.case)))}
+        settlement = settle.Settlement(session)
+        attempts: list[dict[str, Any]] = []
+        settled: list[Command] = []
+        finished = utcnow()
         for command, outcome in zip(sent, results, strict=True):
             row = rows.get(command.key)
             if row is None or row.state != CommandState.SENDING.value:
                 continue   # reclaimed by another worker after our lease ran out
-            session.add(Attempt(command_id=row.id, started_at=started, finished_at=utcnow(),
-                                outcome=outcome.status.value, error_class=outcome.error_class,
-                                code=outcome.code, message=(outcome.message or "")[:500] or None,
-                                run_id=run_id))
+            attempts.append({"command_id": row.id, "started_at": started, "finished_at": finished,
+                             "outcome": outcome.status.value, "error_class": outcome.error_class,
+                             "code": outcome.code,
+                             "message": (outcome.message or "")[:500] or None, "run_id": run_id})
             row.claim_token = None
+            settled.append(row)
             if outcome.error_class:
                 stats.by_error[outcome.error_class] = stats.by_error.get(outcome.error_class, 0) + 1
-            _apply(session, row, outcome, stats)
+            _apply(settlement, row, outcome, stats)
             if outcome.error_class == "PermanentError" and permanent is None:
                 permanent = outcome
+        _write_settled(session, settled)
+        if attempts:
+            session.execute(insert(Attempt.__table__), attempts)
+        settlement.flush()
     return permanent
 
 
-def _apply(session: Session, row: Command, outcome: Outcome, stats: BatchStats) -> None:
+#: Command columns a settlement may change (each row writes all of them, so one UPDATE serves all).
+_SETTLED_COLUMNS = ("state", "reference", "message", "held", "maybe_sent", "attempts",
+                    "next_attempt_at", "due_by", "claim_token", "settled_at")
+
+
+def _write_settled(session: Session, rows: Sequence[Command]) -> None:
+    """Write the settled rows in one executemany UPDATE by primary key. (The ORM's flush would
+    group rows by which columns changed, and only neighbouring rows: per row for a mixed batch.)"""
+    if not rows:
+        return
+    now = utcnow()
+    values = [{"b_id": row.id, "b_updated_at": now,
+               **{f"b_{name}": getattr(row, name) for name in _SETTLED_COLUMNS}} for row in rows]
+    for row in rows:
+        session.expunge(row)   # written below, not again by the ORM at commit
+    table = Command.__table__
+    session.execute(update(table).where(table.c.id == bindparam("b_id"))
+                    .values({name: bindparam(f"b_{name}")
+                             for name in (*_SETTLED_COLUMNS, "updated_at")}), values)
+
+
+def _apply(settlement: settle.Settlement, row: Command, outcome: Outcome, stats: BatchStats) -> None:
     if outcome.status is OutcomeStatus.CONFIRMED:
         extra = "; ".join(f"{k} {v}" for k, v in sorted(outcome.details.items())) or None
         if outcome.warnings:
             extra = "; ".join(filter(None, [extra, *outcome.warnings]))
-        settle.confirm(session, row, reference=outcome.reference, note_extra=extra)
+        settlement.confirm(row, reference=outcome.reference, note_extra=extra)
         stats.confirmed += 1
     elif outcome.status is OutcomeStatus.REJECTED:
-        settle.reject(session, row, reason=outcome.message or "no reason given", held=outcome.held,
-                      reference=outcome.reference)
+        settlement.reject(row, reason=outcome.message or "no reason given", held=outcome.held,
+                          reference=outcome.reference)
         stats.rejected += 1
     elif outcome.status is OutcomeStatus.AWAITING:
         row.state = CommandState.AWAITING.value
@@ -177,7 +213,7 @@ def _apply(session: Session, row: Command, outcome: Outcome, stats: BatchStats) 
             row.attempts = max(0, row.attempts - 1)   # not the record's fault: do not use up tries
             stats.retry += 1
         elif row.attempts >= MAX_ATTEMPTS:
-            settle.fail(session, row, reason=outcome.message or outcome.error_class or "unknown")
+            settlement.fail(row, reason=outcome.message or outcome.error_class or "unknown")
             stats.failed += 1
         else:
             row.state = CommandState.PENDING.value

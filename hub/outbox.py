@@ -6,10 +6,12 @@ lost acknowledgement is safe.
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
+from typing import Any
 
-from sqlalchemy import or_, select
+from sqlalchemy import insert, or_, select
 from sqlalchemy.orm import Session
 
 from connectors.errors import PermanentError, Rejected, TransientError
@@ -21,6 +23,18 @@ from hub.workitems import OPERATIONS_TEAM, open_work_item
 
 log = logging.getLogger(__name__)
 MAX_WRITEBACK_ATTEMPTS = 8
+#: How many dedupe keys one ``IN (...)`` look-up carries.
+_CHUNK = 500
+
+
+def message_row(*, dedupe_key: str, case: Case, kind: str, status: str, note: str,
+                system: str | None, command_id: int | None = None,
+                backoffice_reference: str | None = None) -> dict[str, Any]:
+    """The outbox row for one write-back (for ``enqueue_many``)."""
+    return {"dedupe_key": dedupe_key, "case_id": case.id, "command_id": command_id,
+            "crm_id": case.crm_id, "system": system, "kind": kind, "status": status,
+            "note": note[:2000], "backoffice_reference": backoffice_reference,
+            "state": OutboxState.PENDING.value, "attempts": 0, "created_at": utcnow()}
 
 
 def enqueue(session: Session, *, dedupe_key: str, case: Case, kind: str, status: str, note: str,
@@ -29,13 +43,37 @@ def enqueue(session: Session, *, dedupe_key: str, case: Case, kind: str, status:
     """Queue one write-back; a repeat of ``dedupe_key`` queues nothing."""
     if session.scalar(select(OutboxMessage.id).where(OutboxMessage.dedupe_key == dedupe_key)):
         return None
-    message = OutboxMessage(dedupe_key=dedupe_key, case_id=case.id, command_id=command_id,
-                            crm_id=case.crm_id, system=system, kind=kind, status=status,
-                            note=note[:2000], backoffice_reference=backoffice_reference,
-                            state=OutboxState.PENDING.value, created_at=utcnow())
+    message = OutboxMessage(**message_row(dedupe_key=dedupe_key, case=case, kind=kind,
+                                          status=status, note=note, system=system,
+                                          command_id=command_id,
+                                          backoffice_reference=backoffice_reference))
     session.add(message)
     session.flush()
     return message
+
+
+def enqueue_many(session: Session, messages: Sequence[dict[str, Any]]) -> int:
+    """Queue many write-backs (rows from ``message_row``) in one look-up and one insert per
+    ``_CHUNK``; a dedupe key already queued (or repeated in ``messages``) queues nothing.
+    Returns how many were queued."""
+    fresh = new_by_dedupe_key(session, OutboxMessage.dedupe_key, messages)
+    if fresh:
+        session.execute(insert(OutboxMessage.__table__), fresh)
+    return len(fresh)
+
+
+def new_by_dedupe_key(session: Session, column: Any,
+                      rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """``rows`` whose ``dedupe_key`` is neither stored in ``column`` nor repeated earlier in
+    ``rows`` (the first of a repeated key wins), looked up ``_CHUNK`` keys at a time."""
+    unique: dict[str, dict[str, Any]] = {}
+    for row in rows:
+        unique.setdefault(row["dedupe_key"], row)
+    keys = list(unique)
+    for start in range(0, len(keys), _CHUNK):
+        for known in session.scalars(select(column).where(column.in_(keys[start:start + _CHUNK]))):
+            unique.pop(known, None)
+    return list(unique.values())
 
 
 @dataclass
