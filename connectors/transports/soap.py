@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import os
 import threading
 from pathlib import Path
 from typing import Any
@@ -89,9 +90,16 @@ def quiet_zeep_logging() -> None:
 class _StatusTransport(Transport):
     """zeep transport that refuses 401/403 before parsing and remembers the last HTTP status."""
 
-    def __init__(self, *, timeout: float) -> None:
+    def __init__(self, *, timeout: float, endpoint: str) -> None:
         super().__init__(timeout=timeout, operation_timeout=timeout)
         self._local = threading.local()
+        # requests would read proxy, netrc and CA-bundle settings from the environment on every
+        # call (a measurable share of each call): read them once, for this endpoint, here.
+        self.session.trust_env = False
+        self.session.proxies.update(requests.utils.get_environ_proxies(endpoint))
+        bundle = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE")
+        if bundle:
+            self.session.verify = bundle
 
     @property
     def last_status(self) -> int | None:
@@ -142,7 +150,7 @@ def soap_client(wsdl_path: Path, endpoint: str, *, timeout: float,
             wsse = UsernameToken(username, password or "") if username else None
             try:
                 client = EndpointClient(str(path), endpoint=endpoint, wsse=wsse,
-                                        transport=_StatusTransport(timeout=timeout),
+                                        transport=_StatusTransport(timeout=timeout, endpoint=endpoint),
                                         settings=ZEEP_SETTINGS)
             except (zeep.exceptions.Error, OSError, ValueError) as exc:
                 raise PermanentError(f"cannot load WSDL {path.name}: {type(exc).__name__}",
