@@ -26,11 +26,13 @@ import hashlib
 import logging
 import os
 import threading
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import requests
 import zeep
+from requests.structures import CaseInsensitiveDict
 import zeep.exceptions
 from urllib3.exceptions import ConnectTimeoutError, MaxRetryError, NewConnectionError
 from zeep.transports import Transport
@@ -107,11 +109,32 @@ class _StatusTransport(Transport):
 
     def post(self, address: str, message: Any, headers: Any) -> requests.Response:
         self._local.status = None
-        response = super().post(address, message, headers)
+        response = self._send(address, message, headers)
         self._local.status = response.status_code
         if response.status_code in (401, 403):
             raise zeep.exceptions.TransportError(
                 f"HTTP {response.status_code}", status_code=response.status_code)
+        return response
+
+
+    def _send(self, address: str, message: bytes | str, headers: Mapping[str, str]) -> requests.Response:
+        """POST through the session's connection pool without requests' per-call preparation
+        (URL parsing, merging settings, cookie jar, redirects): the endpoint is fixed, only body
+        and headers change. Failures are requests' own exceptions (the adapter translates them)."""
+        body = message.encode("utf-8") if isinstance(message, str) else message
+        request = requests.PreparedRequest()
+        request.method = "POST"
+        request.url = address
+        request.headers = CaseInsensitiveDict(self.session.headers)
+        request.headers.update(headers)
+        request.headers["Content-Length"] = str(len(body))
+        request.body = body
+        request.hooks = {"response": []}
+        adapter = self.session.get_adapter(address)
+        response = adapter.send(request, stream=False, timeout=self.operation_timeout,
+                                verify=self.session.verify, cert=self.session.cert,
+                                proxies=self.session.proxies)
+        _ = response.content   # read the whole answer now, under the timeout
         return response
 
 
