@@ -40,7 +40,17 @@ class Recorded:
     url: str
     body: bytes
     headers: dict[str, str]
-    status: int | None = None
+    answer: tuple[int, bytes] | None = None
+
+
+_VERDICT = re.compile(rb"(?:Result[^>]*>|faultcode[^>]*>)([^<]*)<")
+
+
+def verdict(status: int, body: bytes) -> tuple[int, bytes]:
+    """What an answer said, for checking that the bare side got the same answers: the HTTP
+    status and the first Bartec ``Result`` code or SOAP fault code in it."""
+    found = _VERDICT.search(body)
+    return status, found.group(1) if found else b""
 
 
 class RecordingAdapter(HTTPAdapter):
@@ -56,13 +66,13 @@ class RecordingAdapter(HTTPAdapter):
                                                    if k.lower() in ("content-type", "soapaction")})
         self.requests.append(record)
         response = super().send(request, **kwargs)
-        record.status = response.status_code
+        record.answer = verdict(response.status_code, response.content)
         return response
 
 
 def replay_soap(recorded: list[Recorded], base_url: str,
-                token_swap: tuple[bytes, bytes] | None = None) -> list[int]:
-    """POST each recorded envelope over one keep-alive connection; the statuses, in order."""
+                token_swap: tuple[bytes, bytes] | None = None) -> list[tuple[int, bytes]]:
+    """POST each recorded envelope over one keep-alive connection; the verdicts, in order."""
     parts = urlsplit(base_url)
     connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=30)
     statuses = []
@@ -71,8 +81,7 @@ def replay_soap(recorded: list[Recorded], base_url: str,
             body = item.body.replace(*token_swap) if token_swap else item.body
             connection.request("POST", urlsplit(item.url).path, body=body, headers=item.headers)
             response = connection.getresponse()
-            response.read()
-            statuses.append(response.status)
+            statuses.append(verdict(response.status, response.read()))
     finally:
         connection.close()
     return statuses
@@ -118,10 +127,10 @@ class SoapSystem:
     def run_bare(self, prepared: Any) -> int:
         base, recorded = prepared
         statuses = replay_soap(recorded, base, self._token_swap(base, recorded))
-        hub = [r.status for r in recorded]
+        hub = [r.answer for r in recorded]
         if statuses != hub:
-            self.mismatch = (f"bare answers differ: {sum(s == 200 for s in statuses)} ok vs hub "
-                             f"{sum(s == 200 for s in hub)}")
+            differ = sum(a != b for a, b in zip(statuses, hub, strict=True))
+            self.mismatch = f"CHECK: {differ} of {len(hub)} bare answers differ from the hub's"
         return len(statuses)
 
     def _token_swap(self, base: str, recorded: list[Recorded]) -> tuple[bytes, bytes] | None:
@@ -151,7 +160,7 @@ class RevenuesSystem(SoapSystem):
                            username=config.username, password=config.password.get_secret_value())
 
 
-_TOKEN = re.compile(rb"TokenString>([^<]+)<")
+_TOKEN = re.compile(rb"TokenString[^>]*>([^<]+)<")
 
 
 class WasteSystem(SoapSystem):
