@@ -39,6 +39,7 @@ from zeep.transports import Transport
 from zeep.wsse.username import UsernameToken
 
 from connectors.errors import (PermanentError, Rejected, TransientError, UnknownOutcomeError)
+from connectors.transports import soap_fast
 
 ZEEP_SETTINGS = zeep.Settings(strict=True, forbid_dtd=True, forbid_entities=True,
                               forbid_external=True, xml_huge_tree=False)
@@ -191,12 +192,12 @@ def soap_call(client: zeep.Client, operation: str, /, **params: Any) -> Any:
     Rejected(code=fault code/subcode); malformed response / schema mismatch -> PermanentError.
     """
     try:
-        method = getattr(client.service, operation)
+        getattr(client.service, operation)
     except AttributeError as exc:
         raise PermanentError(f"SOAP operation {operation} is not in the WSDL", code="wsdl") from exc
     _translation.failed = False
     try:
-        answer = method(**params)
+        answer = soap_fast.call(client, operation, params)
     except requests.exceptions.SSLError as exc:
         raise PermanentError(f"{operation}: TLS handshake or certificate refused",
                              code="tls") from exc
