@@ -54,7 +54,7 @@ class Figure:
 
     @property
     def verdict(self) -> str:
-        if self.target is None:
+        if self.target is None or not self.values:
             return ""
         measured = self.ratio if self.anchor else self.value
         if measured is None:
@@ -78,7 +78,7 @@ def _target(figure: Figure) -> str:
     if figure.target is None:
         return ""
     if figure.anchor:
-        return f">= {figure.target:g}x"
+        return f">= {figure.target:.2g}x"
     return f"{'>=' if figure.higher_is_better else '<='} {figure.target:g}"
 
 

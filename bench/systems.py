@@ -289,39 +289,43 @@ class LicensingSystem:
         self._hub_url = self._database()
         connector = UniformConnector(UniformConfig(url=self._hub_url, timeout_seconds=30))
         self.stack.callback(connector.close)
+        connector.check()   # its pool holds a connection before the clock starts, as the bare one
         return connector
 
-    def prepare_bare(self) -> tuple[str, dict[str, list[dict[str, Any]]], int]:
+    def prepare_bare(self) -> Any:
+        """The hub's rows read back from its database, a fresh identically seeded database for
+        the bare side, its tables reflected and a connection open (none of it timed)."""
         assert self._hub_url is not None
-        engine = sa.create_engine(self._hub_url)
+        hub = sa.create_engine(self._hub_url)
         try:
-            with engine.connect() as conn:
-                parties = [dict(r) for r in conn.execute(
-                    sa.text('SELECT * FROM "LIC_PARTY" ORDER BY "PARTY_ID"')).mappings()]
-                applications = [dict(r) for r in conn.execute(
-                    sa.text('SELECT * FROM "LIC_APPLICATION" ORDER BY "APP_REF"')).mappings()]
-                sequence = conn.execute(sa.text(
-                    'SELECT "NEXT_VALUE" FROM "LIC_SEQUENCE" WHERE "SEQ_NAME" = \'LICAPP\'')).scalar()
+            with hub.connect() as conn:
+                metadata = sa.MetaData()
+                tables = {name: sa.Table(name, metadata, autoload_with=conn)
+                          for name in ("LIC_PARTY", "LIC_APPLICATION", "LIC_SEQUENCE")}
+                rows = {name: [dict(r) for r in conn.execute(
+                    sa.select(tables[name]).order_by(*tables[name].primary_key.columns)
+                ).mappings()] for name in ("LIC_PARTY", "LIC_APPLICATION")}
+                sequence = conn.execute(sa.select(tables["LIC_SEQUENCE"].c.NEXT_VALUE).where(
+                    tables["LIC_SEQUENCE"].c.SEQ_NAME == "LICAPP")).scalar()
         finally:
-            engine.dispose()
-        return self._database(), {"LIC_PARTY": parties, "LIC_APPLICATION": applications}, \
-            int(sequence or 0)
+            hub.dispose()
+        engine = sa.create_engine(self._database())
+        self.stack.callback(engine.dispose)
+        connection = engine.connect()
+        self.stack.callback(connection.close)
+        return connection, tables, rows, int(sequence or 0)
 
-    def run_bare(self, prepared: tuple[str, dict[str, list[dict[str, Any]]], int]) -> int:
-        url, tables, sequence = prepared
-        engine = sa.create_engine(url)
-        metadata = sa.MetaData()
-        try:
-            with engine.begin() as conn:
-                for name, rows in tables.items():
-                    if rows:
-                        table = sa.Table(name, metadata, autoload_with=conn)
-                        conn.execute(table.insert(), rows)
-                conn.execute(sa.text('UPDATE "LIC_SEQUENCE" SET "NEXT_VALUE" = :v '
-                                     'WHERE "SEQ_NAME" = \'LICAPP\''), {"v": sequence})
-        finally:
-            engine.dispose()
-        return len(tables["LIC_APPLICATION"])
+    def run_bare(self, prepared: Any) -> int:
+        connection, tables, rows, sequence = prepared
+        with connection.begin():
+            for name in ("LIC_PARTY", "LIC_APPLICATION"):
+                if rows[name]:
+                    connection.execute(tables[name].insert(), rows[name])
+            sequence_table = tables["LIC_SEQUENCE"]
+            connection.execute(sequence_table.update()
+                               .where(sequence_table.c.SEQ_NAME == "LICAPP")
+                               .values(NEXT_VALUE=sequence))
+        return len(rows["LIC_APPLICATION"])
 
     def requests_sent(self) -> int:
         return 0
