@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo demo-change test up venv system-packages lock clean
+.PHONY: demo demo-change test bench up venv system-packages lock clean
 
 # Debian packages the test suite needs (a real OpenSSH server for the SFTP tests).
 system-packages:
@@ -36,10 +36,15 @@ up: venv
 test: venv system-packages
 	$(PY) -m pytest
 
+# The benchmark suite (hub vs protocol ceiling, ledger, transports): one table; see docs/performance.md.
+# BENCH_ARGS="--size small --runs 1" for a quicker look.
+bench: venv system-packages
+	$(PY) -m bench $(BENCH_ARGS)
+
 # Re-resolve the pinned set from pyproject.toml (run by a person, never by CI).
 lock:
 	rm -rf /tmp/hub-lock-venv && $(PYTHON) -m venv /tmp/hub-lock-venv
-	/tmp/hub-lock-venv/bin/pip install -q -e '.[test]'
+	/tmp/hub-lock-venv/bin/pip install -q -e '.[test,bench]'
 	/tmp/hub-lock-venv/bin/pip freeze --exclude-editable > requirements.lock
 
 clean:

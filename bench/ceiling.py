@@ -86,6 +86,9 @@ def _one_run(size: Size, rundir: Path, systems: dict[str, object],
     for system_id, system in systems.items():
         commands = per_system.get(system_id, 0)
         connector = system.connector()  # type: ignore[attr-defined]
+        connector.check()   # WSDL loaded, token taken, connection open: as the bare side's
+        if hasattr(system, "warmed"):
+            system.warmed()
         with timed() as sending, profiled(f"ceiling-{system_id}"):
             stats = dispatch.dispatch_all(connector, system_id, batch_size=size.batch_size,
                                           max_batches=10 ** 6, url=url)
@@ -102,9 +105,12 @@ def _one_run(size: Size, rundir: Path, systems: dict[str, object],
         outcome = (f"{stats.confirmed} confirmed, {stats.rejected} rejected, "
                    f"{stats.awaiting} awaiting, {stats.retry + stats.failed} not sent")
         mismatch = getattr(system, "mismatch", "")
-        figure.note = "; ".join(filter(None, [f"{commands} changes: {outcome}", mismatch]))
+        split = (f"last run: hub {sending.seconds:.1f}s sending + {share:.1f}s intake share, "
+                 f"bare {bare.seconds:.1f}s")
+        figure.note = "; ".join(filter(None, [f"{commands} changes: {outcome}", split, mismatch]))
         log.info("%s: %d changes, hub %.2fs (+%.2fs intake share), bare %.2fs", system_id,
                  commands, sending.seconds, share, bare.seconds)
     result["all"].add(len(cases) / hub_total, len(cases) / bare_total)
-    result["all"].note = f"{len(cases)} cases"
+    result["all"].note = (f"{len(cases)} cases; last run: intake and mapping "
+                          f"{intake_time.seconds:.1f}s of the hub's {hub_total:.1f}s")
     db.engine(url).dispose()

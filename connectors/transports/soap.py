@@ -162,13 +162,14 @@ def soap_client(wsdl_path: Path, endpoint: str, *, timeout: float,
     if timeout <= 0:
         raise PermanentError("SOAP timeout must be positive", code="config")
     quiet_zeep_logging()
-    path = Path(wsdl_path).resolve()
     # The password's digest (never the password) is in the key so a rotated secret gets a new client.
+    # (The path is keyed as given: resolving it on every call costs more than the rest of this.)
     secret = hashlib.sha256((password or "").encode()).hexdigest()
-    key = (str(path), endpoint, username, secret, float(timeout))
+    key = (str(wsdl_path), endpoint, username, secret, float(timeout))
     with _clients_lock:
         client = _clients.get(key)
         if client is None:
+            path = Path(wsdl_path).resolve()
             if not path.is_file():
                 raise PermanentError(f"WSDL file not found: {path.name}", code="config")
             wsse = UsernameToken(username, password or "") if username else None
