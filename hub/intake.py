@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 from crm_adapter.models import CrmCase
 from crm_adapter.pull import pull_cases
 from crm_adapter.rest import CrmClient
-from hub import outbox
+from hub import outbox, outcomes
 from hub.ledger.db import session_scope
 from hub.ledger.models import (Case, CaseState, Command, CommandState, Cursor, InboundRejection,
                                utcnow)
@@ -103,19 +103,21 @@ def _insert_new(session: Session, cases: Sequence[CrmCase], source: str,
     """Insert the cases not yet recorded; ``(id, crm_id, version)`` of each inserted."""
     rows = [_case_row(case, source, now) for case in cases]
     dialect = session.get_bind().dialect.name
+    table = Case.__table__
     if dialect in ("postgresql", "sqlite"):
+        # executemany of one cached statement; SQLAlchemy sends it as multi-row VALUES pages
         insert_ = postgresql_insert if dialect == "postgresql" else sqlite_insert
-        statement = (insert_(Case).values(rows)
-                     .on_conflict_do_nothing(index_elements=[Case.crm_id, Case.version])
-                     .returning(Case.id, Case.crm_id, Case.version))
-        return [tuple(row) for row in session.execute(statement)]  # type: ignore[misc]
+        statement = (insert_(table)
+                     .on_conflict_do_nothing(index_elements=[table.c.crm_id, table.c.version])
+                     .returning(table.c.id, table.c.crm_id, table.c.version))
+        return [tuple(row) for row in session.execute(statement, rows)]  # type: ignore[misc]
     known = set(session.execute(select(Case.crm_id, Case.version)
                                 .where(Case.crm_id.in_({c.crm_id for c in cases}))).tuples())
     fresh = [row for row in rows if (row["crm_id"], row["version"]) not in known]
     if not fresh:
         return []
     return [tuple(row) for row in session.execute(  # type: ignore[misc]
-        insert(Case).returning(Case.id, Case.crm_id, Case.version), fresh)]
+        insert(table).returning(table.c.id, table.c.crm_id, table.c.version), fresh)]
 
 
 def record_inbound_rejection(*, source: str, delivery_id: str | None, error: str, body: bytes,
@@ -269,15 +271,22 @@ def _map_chunk(session: Session, case_ids: Sequence[int], mappings: MappingSet,
     if not cases:
         return
     mapped: list[tuple[Case, list[str], list[Any]]] = []
+    items: list[dict[str, Any]] = []
+    notes: list[dict[str, Any]] = []
     for case in cases:
         try:
             systems = mappings.systems_for(case.case_type)
             commands = mappings.apply(case.case_type, case.crm_id, case.version, case.payload or {})
         except InvalidCase as exc:
-            _mark_invalid(session, case, exc, mappings)
+            item, note = _mark_invalid(case, exc, mappings)
+            items.append(item)
+            notes.append(note)
             stats.invalid += 1
             continue
         mapped.append((case, systems, commands))
+    if items:
+        outcomes.open_work_items(session, items)
+        outbox.enqueue_many(session, notes)
     known = _KnownCommands(session, {case.crm_id for case, _, _ in mapped},
                            {command.key for _, _, commands in mapped for command in commands})
     rows: list[dict[str, Any]] = []
@@ -309,7 +318,9 @@ def _same_request(latest_key: str, latest_payload: dict | None, key: str, payloa
     return base == key[:len(base)]
 
 
-def _mark_invalid(session: Session, case: Case, exc: InvalidCase, mappings: MappingSet) -> None:
+def _mark_invalid(case: Case, exc: InvalidCase,
+                  mappings: MappingSet) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Mark the case invalid; its work item and CRM note, to be written with the chunk's."""
     try:
         systems = mappings.systems_for(case.case_type)
     except InvalidCase:
@@ -318,9 +329,10 @@ def _mark_invalid(session: Session, case: Case, exc: InvalidCase, mappings: Mapp
     case.state = CaseState.INVALID.value
     case.systems = ",".join(systems) or None
     case.error = str(exc)[:1000]
-    open_work_item(session, dedupe_key=f"case:{case.id}:invalid", kind="invalid_case", system=system,
-                   case_id=case.id,
-                   reason=f"CRM case {case.crm_id} (version {case.version}) cannot be sent: {exc}")
-    outbox.enqueue(session, dedupe_key=f"case:{case.id}:invalid", case=case, kind="invalid",
-                   status="needs_review", system=system,
-                   note=f"Needs review before it can be sent to the back office: {exc}")
+    item = outcomes.work_item_row(
+        dedupe_key=f"case:{case.id}:invalid", kind="invalid_case", system=system, case_id=case.id,
+        reason=f"CRM case {case.crm_id} (version {case.version}) cannot be sent: {exc}")
+    note = outbox.message_row(dedupe_key=f"case:{case.id}:invalid", case=case, kind="invalid",
+                              status="needs_review", system=system,
+                              note=f"Needs review before it can be sent to the back office: {exc}")
+    return item, note

@@ -85,7 +85,7 @@ class Settlement:
         if self._messages:
             outbox.enqueue_many(self.session, self._messages)
         if self._items:
-            _open_work_items(self.session, self._items)
+            open_work_items(self.session, self._items)
         self._messages, self._items = [], []
 
     def _note(self, command: Command, *, status: str, note: str,
@@ -96,14 +96,23 @@ class Settlement:
             backoffice_reference=backoffice_reference))
 
     def _work_item(self, command: Command, *, kind: str, reason: str) -> None:
-        self._items.append({
-            "dedupe_key": f"command:{command.id}:{kind}", "kind": kind, "reason": reason,
-            "system": command.system, "team": team_for(command.system), "case_id": command.case_id,
-            "command_id": command.id, "state": WorkItemState.OPEN.value, "created_at": utcnow()})
+        self._items.append(work_item_row(
+            dedupe_key=f"command:{command.id}:{kind}", kind=kind, reason=reason,
+            system=command.system, case_id=command.case_id, command_id=command.id))
 
 
-def _open_work_items(session: Session, items: list[dict[str, Any]]) -> int:
-    """Insert work items whose dedupe key is new (first of a repeated key wins). Returns how many."""
+def work_item_row(*, dedupe_key: str, kind: str, reason: str, system: str | None = None,
+                  team: str | None = None, case_id: int | None = None,
+                  command_id: int | None = None) -> dict[str, Any]:
+    """A work-item row for ``open_work_items`` (as ``hub.workitems.open_work_item`` would open it)."""
+    return {"dedupe_key": dedupe_key, "kind": kind, "reason": reason, "system": system,
+            "team": team or team_for(system), "case_id": case_id, "command_id": command_id,
+            "state": WorkItemState.OPEN.value, "created_at": utcnow()}
+
+
+def open_work_items(session: Session, items: list[dict[str, Any]]) -> int:
+    """Insert work items whose dedupe key is new (first of a repeated key wins), in one look-up and
+    one insert. Returns how many."""
     fresh = outbox.new_by_dedupe_key(session, WorkItem.dedupe_key, items)
     if fresh:
         session.execute(insert(WorkItem.__table__), fresh)
