@@ -21,11 +21,14 @@ from connectors.base import Connector, Outcome, OutcomeStatus
 from connectors.errors import PermanentError
 from hub import outcomes as settle
 from hub.ledger.db import session_scope
-from hub.ledger.models import Attempt, Command, CommandState, as_utc, utcnow
+from hub.ledger.models import Attempt, Case, Command, CommandState, as_utc, utcnow
 
 log = logging.getLogger(__name__)
 
 LEASE = timedelta(minutes=15)
+#: Each claimed command's case, loaded with the command (one query per batch) and only its CRM
+#: id: the case's payload (personal data, and the bulk of the row) is not needed to send or settle.
+_CASE_REFERENCE = selectinload(Command.case).load_only(Case.crm_id)
 MAX_ATTEMPTS = 8
 DEFAULT_RESPONSE_DUE = timedelta(hours=24)
 
@@ -68,7 +71,7 @@ def claim_batch(session: Session, system: str, limit: int) -> tuple[str, list[Co
                             attempts=Command.attempts + 1, updated_at=now)
                     .execution_options(synchronize_session=False))
     claimed = list(session.scalars(select(Command).where(Command.claim_token == token)
-                                   .options(selectinload(Command.case)).order_by(Command.id)))
+                                   .options(_CASE_REFERENCE).order_by(Command.id)))
     return token, claimed
 
 
@@ -140,12 +143,10 @@ def _record(token: str, sent: Sequence[ConnectorCommand], results: Sequence[Outc
     and work items looked up and inserted together (``outcomes.Settlement``)."""
     permanent: Outcome | None = None
     with session_scope(url) as session:
-        rows = {c.key: c for c in session.scalars(select(Command)
-                                                  .where(Command.claim_token == token)
-                                                  .options(selectinload(Command.case)))}
+        rows = {r.key: r for r in _claimed_rows(session, token)}
         settlement = settle.Settlement(session)
         attempts: list[dict[str, Any]] = []
-        settled: list[Command] = []
+        settled: list[_Row] = []
         finished = utcnow()
         for command, outcome in zip(sent, results, strict=True):
             row = rows.get(command.key)
@@ -172,25 +173,61 @@ def _record(token: str, sent: Sequence[ConnectorCommand], results: Sequence[Outc
 #: Command columns a settlement may change (each row writes all of them, so one UPDATE serves all).
 _SETTLED_COLUMNS = ("state", "reference", "message", "held", "maybe_sent", "attempts",
                     "next_attempt_at", "due_by", "claim_token", "settled_at")
+_READ_COLUMNS = ("id", "key", "system", "operation", "case_id", *_SETTLED_COLUMNS)
 
 
-def _write_settled(session: Session, rows: Sequence[Command]) -> None:
-    """Write the settled rows in one executemany UPDATE by primary key. (The ORM's flush would
-    group rows by which columns changed, and only neighbouring rows: per row for a mixed batch.)"""
+@dataclass
+class _CaseRef:
+    id: int
+    crm_id: str
+
+
+@dataclass
+class _Row:
+    """A claimed command as settlement sees it: the attributes ``outcomes.Settlement`` reads and
+    changes, as plain values (no ORM bookkeeping; written back in one UPDATE)."""
+
+    id: int
+    key: str
+    system: str
+    operation: str
+    case_id: int
+    state: str
+    reference: str | None
+    message: str | None
+    held: bool
+    maybe_sent: bool
+    attempts: int
+    next_attempt_at: datetime | None
+    due_by: datetime | None
+    claim_token: str | None
+    settled_at: datetime | None
+    case: _CaseRef
+
+
+def _claimed_rows(session: Session, token: str) -> list[_Row]:
+    table = Command.__table__
+    query = (select(*(table.c[name] for name in _READ_COLUMNS), Case.__table__.c.crm_id)
+             .join(Case.__table__, Case.__table__.c.id == table.c.case_id)
+             .where(table.c.claim_token == token))
+    return [_Row(*row[:-1], case=_CaseRef(row.case_id, row.crm_id))
+            for row in session.execute(query)]
+
+
+def _write_settled(session: Session, rows: Sequence[_Row]) -> None:
+    """Write the settled rows in one executemany UPDATE by primary key."""
     if not rows:
         return
     now = utcnow()
     values = [{"b_id": row.id, "b_updated_at": now,
                **{f"b_{name}": getattr(row, name) for name in _SETTLED_COLUMNS}} for row in rows]
-    for row in rows:
-        session.expunge(row)   # written below, not again by the ORM at commit
     table = Command.__table__
     session.execute(update(table).where(table.c.id == bindparam("b_id"))
                     .values({name: bindparam(f"b_{name}")
                              for name in (*_SETTLED_COLUMNS, "updated_at")}), values)
 
 
-def _apply(settlement: settle.Settlement, row: Command, outcome: Outcome, stats: BatchStats) -> None:
+def _apply(settlement: settle.Settlement, row: _Row, outcome: Outcome, stats: BatchStats) -> None:
     if outcome.status is OutcomeStatus.CONFIRMED:
         extra = "; ".join(f"{k} {v}" for k, v in sorted(outcome.details.items())) or None
         if outcome.warnings:

@@ -24,7 +24,8 @@ def _system_label(system: str) -> str:
 
 
 class Settlement:
-    """Final states for a batch of commands, written in a few statements by ``flush``."""
+    """Final states for a batch of commands, written in a few statements by ``flush``. A command
+    is an ORM row or any object with the same attributes (dispatch settles plain rows)."""
 
     def __init__(self, session: Session) -> None:
         self.session = session
