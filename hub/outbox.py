@@ -11,7 +11,9 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import insert, or_, select
+from sqlalchemy import Table, insert, or_, select
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from connectors.errors import PermanentError, Rejected, TransientError
@@ -53,12 +55,29 @@ def enqueue(session: Session, *, dedupe_key: str, case: Case, kind: str, status:
 
 
 def enqueue_many(session: Session, messages: Sequence[dict[str, Any]]) -> int:
-    """Queue many write-backs (rows from ``message_row``) in one look-up and one insert per
-    ``_CHUNK``; a dedupe key already queued (or repeated in ``messages``) queues nothing.
-    Returns how many were queued."""
-    fresh = new_by_dedupe_key(session, OutboxMessage.dedupe_key, messages)
+    """Queue many write-backs (rows from ``message_row``) in one statement; a dedupe key already
+    queued (or repeated in ``messages``) queues nothing. Returns how many were queued."""
+    return insert_new(session, OutboxMessage.__table__, messages)
+
+
+def insert_new(session: Session, table: Table, rows: Sequence[dict[str, Any]]) -> int:
+    """Insert the rows whose ``dedupe_key`` is new (the first of a repeated key wins); returns how
+    many. PostgreSQL and SQLite: one ``INSERT ... ON CONFLICT DO NOTHING`` (race-free); other
+    backends: a look-up, then an insert."""
+    unique: dict[str, dict[str, Any]] = {}
+    for row in rows:
+        unique.setdefault(row["dedupe_key"], row)
+    if not unique:
+        return 0
+    dialect = session.get_bind().dialect.name
+    if dialect in ("postgresql", "sqlite"):
+        insert_ = postgresql_insert if dialect == "postgresql" else sqlite_insert
+        statement = (insert_(table).on_conflict_do_nothing(index_elements=[table.c.dedupe_key])
+                     .returning(table.c.id))
+        return len(session.execute(statement, list(unique.values())).all())
+    fresh = new_by_dedupe_key(session, table.c.dedupe_key, list(unique.values()))
     if fresh:
-        session.execute(insert(OutboxMessage.__table__), fresh)
+        session.execute(insert(table), fresh)
     return len(fresh)
 
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import insert
 from sqlalchemy.orm import Session
 
 from connectors import catalog
@@ -112,12 +111,9 @@ def work_item_row(*, dedupe_key: str, kind: str, reason: str, system: str | None
 
 
 def open_work_items(session: Session, items: list[dict[str, Any]]) -> int:
-    """Insert work items whose dedupe key is new (first of a repeated key wins), in one look-up and
-    one insert. Returns how many."""
-    fresh = outbox.new_by_dedupe_key(session, WorkItem.dedupe_key, items)
-    if fresh:
-        session.execute(insert(WorkItem.__table__), fresh)
-    return len(fresh)
+    """Insert work items whose dedupe key is new (first of a repeated key wins), in one statement.
+    Returns how many."""
+    return outbox.insert_new(session, WorkItem.__table__, items)
 
 
 def confirm(session: Session, command: Command, *, reference: str | None,
