@@ -21,7 +21,8 @@ def mixed_cases(n: int, *, prefix: str = "BENCH") -> list[CrmCase]:
         data = copy.deepcopy(template["data"])
         payment = data.get("payment")
         if isinstance(payment, dict) and payment.get("reference"):
-            payment["reference"] = f"PAY-B{i:07d}"   # a payment pays for one application
+            # a payment pays for one application: unique per case (and per prefix)
+            payment["reference"] = f"PAY-{prefix}-{i:07d}"[:40]
         cases.append(CrmCase(crm_id=f"{prefix}-{i:06d}", version=1,
                              case_type=template["case_type"], updated_at=UPDATED_AT, data=data))
     return cases

@@ -120,6 +120,9 @@ class AcademyConnector(Connector[AcademyConfig]):
         self.upload_progress: Callable[[int], None] | None = None
         """Called with the bytes written so far during an upload (monitoring, fault tests)."""
         self._archive_cache: dict[tuple[str, int | None, int | None], ff.ResponseFile] = {}
+        self._inbound_cache: dict[tuple[str, int | None, int | None],
+                                  tuple[tuple[str, ...], datetime]] = {}
+        """Record ids and creation time of inbound files already read (by name, size, mtime)."""
 
     # -- helpers --------------------------------------------------------------------------------
     def _path(self, folder: str, name: str) -> str:
@@ -248,6 +251,7 @@ class AcademyConnector(Connector[AcademyConfig]):
         """Keys in inbound files the back office has not picked up yet; removes stale temp files."""
         pending: dict[str, tuple[str, datetime]] = {}
         folder = self.config.inbound_dir
+        seen: dict[tuple[str, int | None, int | None], tuple[tuple[str, ...], datetime]] = {}
         for entry in session.list_files(folder):
             name = entry.filename
             modified = datetime.fromtimestamp(entry.st_mtime or 0, timezone.utc)
@@ -261,16 +265,22 @@ class AcademyConnector(Connector[AcademyConfig]):
                 continue
             if not (name.startswith(FILE_PREFIX) and ff.is_complete_name(name)):
                 continue
-            data = self._try(lambda: session.read(self._path(folder, name)))
-            if data is None:
-                continue  # picked up by the back office while we looked
-            try:
-                parsed = ff.parse_change_file(data)
-            except ff.FileFormatError:
-                log.warning("benefits inbound file %s is not valid; ignored", name)
-                continue
-            for record in parsed.records:
-                pending[record.record_id] = (name, parsed.created_at)
+            cache_key = (name, entry.st_size, entry.st_mtime)
+            known = self._inbound_cache.get(cache_key)
+            if known is None:   # a file not read before (each batch's file is read once)
+                data = self._try(lambda: session.read(self._path(folder, name)))
+                if data is None:
+                    continue  # picked up by the back office while we looked
+                try:
+                    parsed = ff.parse_change_file(data)
+                except ff.FileFormatError:
+                    log.warning("benefits inbound file %s is not valid; ignored", name)
+                    continue
+                known = (tuple(r.record_id for r in parsed.records), parsed.created_at)
+            seen[cache_key] = known
+            for record_id in known[0]:
+                pending[record_id] = (name, known[1])
+        self._inbound_cache = seen   # files the back office took are forgotten
         return pending
 
     # -- outbound -------------------------------------------------------------------------------
