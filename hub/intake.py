@@ -64,9 +64,10 @@ def _case_row(case: CrmCase, source: str, now: datetime) -> dict[str, Any]:
 
 def record_cases(cases: Sequence[CrmCase], *, source: str,
                  url: str | None = None) -> list[int | None]:
-    """Store many case versions in one transaction (multi-row ``INSERT ... ON CONFLICT DO NOTHING
-    RETURNING`` on PostgreSQL and SQLite). One answer per case, in order: the new case's ledger id,
-    or None when that CRM id + version was already recorded (or came earlier in ``cases``).
+    """Store many case versions in one transaction (on PostgreSQL and SQLite one ``INSERT ... ON
+    CONFLICT DO NOTHING RETURNING``, sent as multi-row pages, so a concurrent delivery of the same
+    version is simply not inserted). One answer per case, in order: the new case's ledger id, or
+    None when that CRM id + version was already recorded (or came earlier in ``cases``).
 
     If the batch fails as a whole (a value the database refuses), the cases are recorded one by one
     as ``record_case`` would, so a bad case fails alone and the others are kept.
