@@ -161,9 +161,11 @@ class RevenuesSystem(SoapSystem):
         from connectors.revenues.northgate import WSDL_PATH
         from connectors.transports.soap import soap_client
 
-        config = connector.config
+        config = connector.config   # the connector's own client: the same arguments, limits included
         return soap_client(WSDL_PATH, config.endpoint, timeout=config.timeout_seconds,
-                           username=config.username, password=config.password.get_secret_value())
+                           username=config.username, password=config.password.get_secret_value(),
+                           max_answer_bytes=config.max_answer_bytes,
+                           max_answer_depth=config.max_answer_depth)
 
 
 _TOKEN = re.compile(rb"TokenString[^>]*>([^<]+)<")
@@ -181,11 +183,7 @@ class WasteSystem(SoapSystem):
                                             password=PASSWORD, timeout_seconds=30))
 
     def _client(self, connector: Connector) -> Any:
-        from connectors.waste.bartec import WSDL_PATH
-        from connectors.transports.soap import soap_client
-
-        return soap_client(WSDL_PATH, connector.config.endpoint,
-                           timeout=connector.config.timeout_seconds)
+        return connector._client()  # type: ignore[attr-defined]   # the connector's own client
 
     def _token_swap(self, base: str, recorded: list[Recorded]) -> tuple[bytes, bytes] | None:
         """The hub's token (from its back office) -> a token from the bare side's back office
