@@ -12,8 +12,8 @@ UPDATED_AT = datetime(2026, 3, 1, 9, 0, tzinfo=timezone.utc)
 
 
 def mixed_cases(n: int, *, prefix: str = "BENCH") -> list[CrmCase]:
-    """``n`` cases cycling through the demo mix (about 60% revenues, 13% each of licensing,
-    benefits and waste), deterministic for a given ``n``."""
+    """``n`` cases cycling through the demo mix (``simulators.world.demo_cases``: every domain,
+    in the demo's proportions), deterministic for a given ``n``."""
     templates = _interleaved(world.demo_cases())
     cases = []
     for i in range(n):
