@@ -158,3 +158,23 @@ def test_mapping_skips_cases_another_mapper_holds(postgres_ledger_database: str)
         assert stats.mapped == 1
     assert {c.crm_id: c.state for c in rows(url, Case)} == {"CRM-1": "received", "CRM-2": "mapped"}
     assert intake.map_received(url=url).mapped == 1, "the held case is mapped once it is free"
+
+
+def test_a_pulled_page_with_a_case_the_ledger_refuses_keeps_it_and_moves_on(
+        ledger_url: str) -> None:
+    """The pull records a page together; one case the ledger refuses is kept as an inbound
+    rejection for operations (not pulled again for ever), the others are stored, and the page's
+    cursor is stored after them."""
+    from hub.ledger.models import InboundRejection
+
+    bad = CrmCase(crm_id="CRM-BAD", version=1, case_type="ctax_change_of_address", updated_at=WHEN,
+                  data={"not_json": {1, 2}})
+    pages = intake._PageRecorder(intake.LedgerCursors(ledger_url), url=ledger_url)
+    for case in (_case("CRM-P1"), bad, _case("CRM-P2")):
+        pages.record(case)
+    pages.set(intake.CRM_PULL_CURSOR, "page-1")
+    assert sorted(c.crm_id for c in rows(ledger_url, Case)) == ["CRM-P1", "CRM-P2"]
+    [kept] = rows(ledger_url, InboundRejection)
+    assert kept.delivery_id == "pull:CRM-BAD:v1" and kept.source == "pull"
+    assert [w.kind for w in rows(ledger_url, WorkItem)] == ["unreadable_input"]
+    assert intake.LedgerCursors(ledger_url).get(intake.CRM_PULL_CURSOR) == "page-1"
