@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 # Playwright drives Debian's chromium (/usr/bin/chromium); never let it download a browser.
 export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD := 1
 
-.PHONY: demo demo-change demo-celery test up venv system-packages compose-tools compose-check postgresql redis lock clean screenshots
+.PHONY: demo demo-change demo-celery test bench up venv system-packages compose-tools compose-check postgresql redis lock clean screenshots
 
 # The Compose implementation that validates docker/compose.yaml offline (no Docker daemon needed),
 # pinned: tests/deploy checks the version.
@@ -97,10 +97,15 @@ test: venv system-packages
 screenshots: venv system-packages
 	HUB_UPDATE_SCREENSHOTS=1 $(PY) -m pytest tests/browser/test_screenshots.py -q
 
+# The benchmark suite (hub vs protocol ceiling, ledger, transports): one table; see docs/performance.md.
+# BENCH_ARGS="--size small --runs 1" for a quicker look.
+bench: venv system-packages
+	$(PY) -m bench $(BENCH_ARGS)
+
 # Re-resolve the pinned set from pyproject.toml (run by a person, never by CI).
 lock:
 	rm -rf /tmp/hub-lock-venv && $(PYTHON) -m venv /tmp/hub-lock-venv
-	/tmp/hub-lock-venv/bin/pip install -q -e '.[test]'
+	/tmp/hub-lock-venv/bin/pip install -q -e '.[test,bench]'
 	/tmp/hub-lock-venv/bin/pip freeze --exclude-editable > requirements.lock
 
 # Removes the demos' state, including the real stack's PostgreSQL databases (hub_*, hub_celery_*).

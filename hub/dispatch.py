@@ -11,20 +11,25 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import and_, func, or_, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy import Select, and_, bindparam, func, insert, or_, select, update
+from sqlalchemy.orm import Session, load_only, selectinload
+from sqlalchemy.orm.attributes import set_committed_value
 
 from connectors.base import Command as ConnectorCommand
 from connectors.base import Connector, Outcome, OutcomeStatus
 from connectors.errors import PermanentError
 from hub import outcomes as settle
 from hub.ledger.db import session_scope
-from hub.ledger.models import Attempt, Command, CommandState, as_utc, utcnow
+from hub.ledger.models import Attempt, Case, Command, CommandState, as_utc, utcnow
 
 log = logging.getLogger(__name__)
 
 LEASE = timedelta(minutes=15)
+#: Each claimed command's case, loaded with the command (one query per batch) and only its CRM
+#: id: the case's payload (personal data, and the bulk of the row) is not needed to send or settle.
+_CASE_REFERENCE = selectinload(Command.case).load_only(Case.crm_id)
 MAX_ATTEMPTS = 8
 DEFAULT_RESPONSE_DUE = timedelta(hours=24)
 
@@ -55,7 +60,7 @@ def claim_batch(session: Session, system: str, limit: int) -> tuple[str, list[Co
     token = uuid.uuid4().hex
     ids_query = select(Command.id).where(_claimable(system, now)).order_by(Command.id).limit(limit)
     if session.get_bind().dialect.name == "postgresql":
-        ids_query = ids_query.with_for_update(skip_locked=True)
+        return token, _claim_returning(session, system, token, now, ids_query)
     ids = list(session.scalars(ids_query))
     if not ids:
         return token, []
@@ -67,8 +72,35 @@ def claim_batch(session: Session, system: str, limit: int) -> tuple[str, list[Co
                             attempts=Command.attempts + 1, updated_at=now)
                     .execution_options(synchronize_session=False))
     claimed = list(session.scalars(select(Command).where(Command.claim_token == token)
-                                   .order_by(Command.id)))
+                                   .options(_CASE_REFERENCE).order_by(Command.id)))
     return token, claimed
+
+
+def _claim_returning(session: Session, system: str, token: str, now: datetime,
+                     ids_query: Select[tuple[int]]) -> list[Command]:
+    """PostgreSQL: the claim in one ``WITH picked AS MATERIALIZED (SELECT ... FOR UPDATE SKIP
+    LOCKED) UPDATE ... FROM picked RETURNING``, then the cases' CRM ids in one query. A stale claim taken over is marked
+    ``maybe_sent`` in the same statement (SET reads the row as it was)."""
+    stale = and_(Command.state == CommandState.SENDING.value, Command.claimed_at < now - LEASE)
+    # A materialized CTE: the locked ids are picked once (an IN (subquery) may be re-run by the
+    # planner and pick more than ``limit``).
+    picked = ids_query.with_for_update(skip_locked=True).cte("picked").prefix_with(
+        "MATERIALIZED")
+    claimed = sorted(session.scalars(
+        update(Command).where(Command.id == picked.c.id, _claimable(system, now))
+        .values(state=CommandState.SENDING.value, claim_token=token, claimed_at=now,
+                attempts=Command.attempts + 1, updated_at=now,
+                maybe_sent=or_(Command.maybe_sent, stale))
+        .returning(Command).execution_options(synchronize_session=False,
+                                              populate_existing=True)),
+        key=lambda c: c.id)
+    if claimed:
+        cases = {case.id: case for case in session.scalars(
+            select(Case).options(load_only(Case.crm_id))
+            .where(Case.id.in_({c.case_id for c in claimed})))}
+        for command in claimed:   # loaded, not changed
+            set_committed_value(command, "case", cases[command.case_id])
+    return claimed
 
 
 @dataclass
@@ -134,36 +166,105 @@ def _release(token: str, url: str | None) -> None:
 def _record(token: str, sent: Sequence[ConnectorCommand], results: Sequence[Outcome],
             started: datetime, stats: BatchStats, url: str | None,
             run_id: str | None) -> Outcome | None:
+    """Settle a batch in a few statements: the claimed rows (and their cases) are read in two
+    queries, the attempts inserted in one, the command rows written together, and the CRM notes
+    and work items looked up and inserted together (``outcomes.Settlement``)."""
     permanent: Outcome | None = None
     with session_scope(url) as session:
-        rows = {c.key: c for c in session.scalars(select(Command).where(Command.claim_token == token))}
+        rows = {r.key: r for r in _claimed_rows(session, token)}
+        settlement = settle.Settlement(session)
+        attempts: list[dict[str, Any]] = []
+        settled: list[_Row] = []
+        finished = utcnow()
         for command, outcome in zip(sent, results, strict=True):
             row = rows.get(command.key)
             if row is None or row.state != CommandState.SENDING.value:
                 continue   # reclaimed by another worker after our lease ran out
-            session.add(Attempt(command_id=row.id, started_at=started, finished_at=utcnow(),
-                                outcome=outcome.status.value, error_class=outcome.error_class,
-                                code=outcome.code, message=(outcome.message or "")[:500] or None,
-                                run_id=run_id))
+            attempts.append({"command_id": row.id, "started_at": started, "finished_at": finished,
+                             "outcome": outcome.status.value, "error_class": outcome.error_class,
+                             "code": outcome.code,
+                             "message": (outcome.message or "")[:500] or None, "run_id": run_id})
             row.claim_token = None
+            settled.append(row)
             if outcome.error_class:
                 stats.by_error[outcome.error_class] = stats.by_error.get(outcome.error_class, 0) + 1
-            _apply(session, row, outcome, stats)
+            _apply(settlement, row, outcome, stats)
             if outcome.error_class == "PermanentError" and permanent is None:
                 permanent = outcome
+        _write_settled(session, settled)
+        if attempts:
+            session.execute(insert(Attempt.__table__), attempts)
+        settlement.flush()
     return permanent
 
 
-def _apply(session: Session, row: Command, outcome: Outcome, stats: BatchStats) -> None:
+#: Command columns a settlement may change (each row writes all of them, so one UPDATE serves all).
+_SETTLED_COLUMNS = ("state", "reference", "message", "held", "maybe_sent", "attempts",
+                    "next_attempt_at", "due_by", "claim_token", "settled_at")
+_READ_COLUMNS = ("id", "key", "system", "operation", "case_id", *_SETTLED_COLUMNS)
+
+
+@dataclass
+class _CaseRef:
+    id: int
+    crm_id: str
+
+
+@dataclass
+class _Row:
+    """A claimed command as settlement sees it: the attributes ``outcomes.Settlement`` reads and
+    changes, as plain values (no ORM bookkeeping; written back in one UPDATE)."""
+
+    id: int
+    key: str
+    system: str
+    operation: str
+    case_id: int
+    state: str
+    reference: str | None
+    message: str | None
+    held: bool
+    maybe_sent: bool
+    attempts: int
+    next_attempt_at: datetime | None
+    due_by: datetime | None
+    claim_token: str | None
+    settled_at: datetime | None
+    case: _CaseRef
+
+
+def _claimed_rows(session: Session, token: str) -> list[_Row]:
+    table = Command.__table__
+    query = (select(*(table.c[name] for name in _READ_COLUMNS), Case.__table__.c.crm_id)
+             .join(Case.__table__, Case.__table__.c.id == table.c.case_id)
+             .where(table.c.claim_token == token))
+    return [_Row(*row[:-1], case=_CaseRef(row.case_id, row.crm_id))
+            for row in session.execute(query)]
+
+
+def _write_settled(session: Session, rows: Sequence[_Row]) -> None:
+    """Write the settled rows in one executemany UPDATE by primary key."""
+    if not rows:
+        return
+    now = utcnow()
+    values = [{"b_id": row.id, "b_updated_at": now,
+               **{f"b_{name}": getattr(row, name) for name in _SETTLED_COLUMNS}} for row in rows]
+    table = Command.__table__
+    session.execute(update(table).where(table.c.id == bindparam("b_id"))
+                    .values({name: bindparam(f"b_{name}")
+                             for name in (*_SETTLED_COLUMNS, "updated_at")}), values)
+
+
+def _apply(settlement: settle.Settlement, row: _Row, outcome: Outcome, stats: BatchStats) -> None:
     if outcome.status is OutcomeStatus.CONFIRMED:
         extra = "; ".join(f"{k} {v}" for k, v in sorted(outcome.details.items())) or None
         if outcome.warnings:
             extra = "; ".join(filter(None, [extra, *outcome.warnings]))
-        settle.confirm(session, row, reference=outcome.reference, note_extra=extra)
+        settlement.confirm(row, reference=outcome.reference, note_extra=extra)
         stats.confirmed += 1
     elif outcome.status is OutcomeStatus.REJECTED:
-        settle.reject(session, row, reason=outcome.message or "no reason given", held=outcome.held,
-                      reference=outcome.reference)
+        settlement.reject(row, reason=outcome.message or "no reason given", held=outcome.held,
+                          reference=outcome.reference)
         stats.rejected += 1
     elif outcome.status is OutcomeStatus.AWAITING:
         row.state = CommandState.AWAITING.value
@@ -180,7 +281,7 @@ def _apply(session: Session, row: Command, outcome: Outcome, stats: BatchStats) 
             row.attempts = max(0, row.attempts - 1)   # not the record's fault: do not use up tries
             stats.retry += 1
         elif row.attempts >= MAX_ATTEMPTS:
-            settle.fail(session, row, reason=outcome.message or outcome.error_class or "unknown")
+            settlement.fail(row, reason=outcome.message or outcome.error_class or "unknown")
             stats.failed += 1
         else:
             row.state = CommandState.PENDING.value

@@ -6,10 +6,14 @@ lost acknowledgement is safe.
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import Table, and_, func, insert, or_, select
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from connectors.errors import PermanentError, Rejected, TransientError
@@ -21,6 +25,18 @@ from hub.workitems import OPERATIONS_TEAM, open_work_item
 
 log = logging.getLogger(__name__)
 MAX_WRITEBACK_ATTEMPTS = 8
+#: How many dedupe keys one ``IN (...)`` look-up carries.
+_CHUNK = 500
+
+
+def message_row(*, dedupe_key: str, case: Case, kind: str, status: str, note: str,
+                system: str | None, command_id: int | None = None,
+                backoffice_reference: str | None = None) -> dict[str, Any]:
+    """The outbox row for one write-back (for ``enqueue_many``)."""
+    return {"dedupe_key": dedupe_key, "case_id": case.id, "command_id": command_id,
+            "crm_id": case.crm_id, "system": system, "kind": kind, "status": status,
+            "note": note[:2000], "backoffice_reference": backoffice_reference,
+            "state": OutboxState.PENDING.value, "attempts": 0, "created_at": utcnow()}
 
 
 def enqueue(session: Session, *, dedupe_key: str, case: Case, kind: str, status: str, note: str,
@@ -29,13 +45,54 @@ def enqueue(session: Session, *, dedupe_key: str, case: Case, kind: str, status:
     """Queue one write-back; a repeat of ``dedupe_key`` queues nothing."""
     if session.scalar(select(OutboxMessage.id).where(OutboxMessage.dedupe_key == dedupe_key)):
         return None
-    message = OutboxMessage(dedupe_key=dedupe_key, case_id=case.id, command_id=command_id,
-                            crm_id=case.crm_id, system=system, kind=kind, status=status,
-                            note=note[:2000], backoffice_reference=backoffice_reference,
-                            state=OutboxState.PENDING.value, created_at=utcnow())
+    message = OutboxMessage(**message_row(dedupe_key=dedupe_key, case=case, kind=kind,
+                                          status=status, note=note, system=system,
+                                          command_id=command_id,
+                                          backoffice_reference=backoffice_reference))
     session.add(message)
     session.flush()
     return message
+
+
+def enqueue_many(session: Session, messages: Sequence[dict[str, Any]]) -> int:
+    """Queue many write-backs (rows from ``message_row``) in one statement; a dedupe key already
+    queued (or repeated in ``messages``) queues nothing. Returns how many were queued."""
+    return insert_new(session, OutboxMessage.__table__, messages)
+
+
+def insert_new(session: Session, table: Table, rows: Sequence[dict[str, Any]]) -> int:
+    """Insert the rows whose ``dedupe_key`` is new (the first of a repeated key wins); returns how
+    many. PostgreSQL and SQLite: one ``INSERT ... ON CONFLICT DO NOTHING`` (race-free); other
+    backends: a look-up, then an insert."""
+    unique: dict[str, dict[str, Any]] = {}
+    for row in rows:
+        unique.setdefault(row["dedupe_key"], row)
+    if not unique:
+        return 0
+    dialect = session.get_bind().dialect.name
+    if dialect in ("postgresql", "sqlite"):
+        insert_ = postgresql_insert if dialect == "postgresql" else sqlite_insert
+        statement = (insert_(table).on_conflict_do_nothing(index_elements=[table.c.dedupe_key])
+                     .returning(table.c.id))
+        return len(session.execute(statement, list(unique.values())).all())
+    fresh = new_by_dedupe_key(session, table.c.dedupe_key, list(unique.values()))
+    if fresh:
+        session.execute(insert(table), fresh)
+    return len(fresh)
+
+
+def new_by_dedupe_key(session: Session, column: Any,
+                      rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """``rows`` whose ``dedupe_key`` is neither stored in ``column`` nor repeated earlier in
+    ``rows`` (the first of a repeated key wins), looked up ``_CHUNK`` keys at a time."""
+    unique: dict[str, dict[str, Any]] = {}
+    for row in rows:
+        unique.setdefault(row["dedupe_key"], row)
+    keys = list(unique)
+    for start in range(0, len(keys), _CHUNK):
+        for known in session.scalars(select(column).where(column.in_(keys[start:start + _CHUNK]))):
+            unique.pop(known, None)
+    return list(unique.values())
 
 
 def _due(now: datetime):  # type: ignore[no-untyped-def]

@@ -6,6 +6,8 @@ claim, resolve, correct and resend, or cancel them.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -50,12 +52,24 @@ def open_work_item(session: Session, *, dedupe_key: str, kind: str, reason: str,
                          target=f"work_item:{existing.id}", work_item_id=existing.id,
                          command_id=command_id, state_before=before, state_after=existing.state)
         return existing
-    item = WorkItem(dedupe_key=dedupe_key, kind=kind, reason=reason, system=system,
-                    team=team or team_for(system), case_id=case_id, command_id=command_id,
-                    state=WorkItemState.OPEN.value, created_at=now, updated_at=now, due_at=due)
+    item = WorkItem(**work_item_row(dedupe_key=dedupe_key, kind=kind, reason=reason,
+                                    system=system, team=team, case_id=case_id,
+                                    command_id=command_id, now=now))
     session.add(item)
     session.flush()
     return item
+
+
+def work_item_row(*, dedupe_key: str, kind: str, reason: str, system: str | None = None,
+                  team: str | None = None, case_id: int | None = None,
+                  command_id: int | None = None, now: datetime | None = None) -> dict[str, Any]:
+    """A new open work item's values (as ``open_work_item`` opens it, due by its kind's SLA), for
+    inserting many at once (``hub.outcomes.open_work_items``)."""
+    now = now or utcnow()
+    return {"dedupe_key": dedupe_key, "kind": kind, "reason": reason, "system": system,
+            "team": team or team_for(system), "case_id": case_id, "command_id": command_id,
+            "state": WorkItemState.OPEN.value, "created_at": now, "updated_at": now,
+            "due_at": now + desk_config.current().kind(kind).sla}
 
 
 def list_work_items(session: Session, *, team: str | None = None,

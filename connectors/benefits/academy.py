@@ -129,6 +129,12 @@ class AcademyConnector(Connector[AcademyConfig]):
         self.upload_progress: Callable[[int], None] | None = None
         """Called with the bytes written so far during an upload (monitoring, fault tests)."""
         self._archive_cache: dict[tuple[str, int | None, int | None], ff.ResponseFile] = {}
+        self._inbound_cache: dict[tuple[str, int | None, int | None],
+                                  tuple[tuple[str, ...], datetime]] = {}
+        """Record ids and creation time of the hub's own inbound files already read (by name, size,
+        mtime), so each delivered file is read once, not once per later batch. An in-memory
+        cache of what is still in inbound, like ``_archive_cache``; the record of outbound files
+        returned (``SeenFiles``) and the quarantine are separate and untouched by it."""
 
     # -- helpers --------------------------------------------------------------------------------
     def _path(self, folder: str, name: str) -> str:
@@ -262,6 +268,8 @@ class AcademyConnector(Connector[AcademyConfig]):
         """Keys in inbound files the back office has not picked up yet; removes stale temp files."""
         pending: dict[str, tuple[str, datetime]] = {}
         folder = self.config.inbound_dir
+        still_inbound: dict[tuple[str, int | None, int | None],
+                            tuple[tuple[str, ...], datetime]] = {}
         for entry in session.list_files(folder):
             name = entry.filename
             modified = datetime.fromtimestamp(entry.st_mtime or 0, timezone.utc)
@@ -275,20 +283,26 @@ class AcademyConnector(Connector[AcademyConfig]):
                 continue
             if not (name.startswith(FILE_PREFIX) and ff.is_complete_name(name)):
                 continue
-            try:
-                data = self._try(lambda: session.read(self._path(folder, name),
-                                                      max_bytes=self.config.max_answer_bytes))
-            except UnreadableAnswer:
-                continue   # not a file of ours (ours are far smaller)
-            if data is None:
-                continue  # picked up by the back office while we looked
-            try:
-                parsed = ff.parse_change_file(data)
-            except ff.FileFormatError:
-                log.warning("benefits inbound file %s is not valid; ignored", name)
-                continue
-            for record in parsed.records:
-                pending[record.record_id] = (name, parsed.created_at)
+            cache_key = (name, entry.st_size, entry.st_mtime)
+            known = self._inbound_cache.get(cache_key)
+            if known is None:   # a file not read before (each batch's file is read once)
+                try:
+                    data = self._try(lambda: session.read(self._path(folder, name),
+                                                          max_bytes=self.config.max_answer_bytes))
+                except UnreadableAnswer:
+                    continue   # not a file of ours (ours are far smaller)
+                if data is None:
+                    continue  # picked up by the back office while we looked
+                try:
+                    parsed = ff.parse_change_file(data)
+                except ff.FileFormatError:
+                    log.warning("benefits inbound file %s is not valid; ignored", name)
+                    continue
+                known = (tuple(r.record_id for r in parsed.records), parsed.created_at)
+            still_inbound[cache_key] = known
+            for record_id in known[0]:
+                pending[record_id] = (name, known[1])
+        self._inbound_cache = still_inbound   # files the back office took are forgotten
         return pending
 
     # -- outbound -------------------------------------------------------------------------------

@@ -24,7 +24,8 @@ from sqlalchemy.engine import URL, make_url
 from tenacity import RetryCallState, Retrying
 
 from connectors.base import Command, Connector, ConnectorConfig, Outcome, OutcomeStatus, Update
-from connectors.errors import PermanentError, Rejected, scrubbed
+from connectors.errors import (ConnectorError, PermanentError, Rejected, error_class_name,
+                               scrubbed)
 from connectors.fields import is_reference, is_status_word
 from connectors.licensing.operations import (OPERATIONS, AnimalEstablishmentLicence,
                                              PremisesLicence, StreetTradingConsent)
@@ -32,6 +33,9 @@ from connectors.licensing.schema import SchemaMap, build_tables
 from connectors.transports.sql import classified, classify, make_engine
 
 log = logging.getLogger(__name__)
+
+#: Applications written per transaction by a batch submit.
+BATCH_ROWS = 200
 
 #: Operation -> the licensing system's licence-type code (``LIC_TYPE``).
 DEFAULT_LICENCE_TYPES: dict[str, str] = {
@@ -192,9 +196,10 @@ class UniformConnector(Connector[UniformConfig]):
     def _log_retry(self, state: RetryCallState) -> None:
         error = state.outcome.exception() if state.outcome else None
         command = state.args[0] if state.args else None
+        what = (getattr(command, "key", None)
+                or (f"a batch of {len(command)}" if isinstance(command, Sequence) else "call"))
         log.warning("%s: transient failure %s on %s (attempt %d), retrying",
-                    self.system_id(), getattr(error, "code", None),
-                    getattr(command, "key", "call"), state.attempt_number)
+                    self.system_id(), getattr(error, "code", None), what, state.attempt_number)
 
     def _now(self) -> datetime:
         """Now, as the licensing system stores date-times (naive, in its zone)."""
@@ -224,7 +229,166 @@ class UniformConnector(Connector[UniformConfig]):
                                  "is missing", code="no-sequence")
 
     def submit(self, commands: Sequence[Command]) -> list[Outcome]:
-        return self.submit_each(commands, self._apply)
+        """A batch is written in one transaction with a few statements per table (its look-ups,
+        rule checks and application numbers taken together); a batch of one, or a batch that
+        meets a concurrent writer of the same key, goes command by command."""
+        if len(commands) < 2:
+            return self.submit_each(commands, self._apply)
+        outcomes: dict[int, Outcome] = {}
+        valid: list[tuple[int, Command, BaseModel]] = []
+        for index, command in enumerate(commands):
+            try:
+                valid.append((index, command, self.validate(command)))
+            except Rejected as exc:
+                outcomes[index] = _rejected_outcome(command, exc)
+        for start in range(0, len(valid), BATCH_ROWS):
+            chunk = valid[start:start + BATCH_ROWS]
+            try:
+                done = self.retrying()(self._apply_batch, chunk)
+            except _ConcurrentWriter:
+                done = dict(zip((i for i, _, _ in chunk),
+                                self.submit_each([c for _, c, _ in chunk], self._apply),
+                                strict=True))
+            except Exception as exc:   # after retries, or a defect: this chunk and the rest wait
+                stop = self._batch_stopped(exc)
+                for i, c, _ in chunk:
+                    outcomes[i] = Outcome(key=c.key, status=OutcomeStatus.RETRY,
+                                          message=stop.message,
+                                          error_class=error_class_name(stop), code=stop.code)
+                for i, c, _ in valid[start + BATCH_ROWS:]:
+                    outcomes[i] = Outcome(key=c.key, status=OutcomeStatus.RETRY,
+                                          message="not sent: batch stopped early",
+                                          error_class=error_class_name(stop), code=stop.code)
+                break
+            outcomes.update(done)
+        return [outcomes[i] for i in range(len(commands))]
+
+    def _batch_stopped(self, exc: Exception) -> ConnectorError:
+        """The classified error that stops a batch (as ``submit_each`` would for one command): a
+        security-flagged one is reported; anything unclassified is a defect, its cause scrubbed."""
+        if isinstance(exc, ConnectorError):
+            if exc.security:
+                self.flag(exc, "submit")
+            return exc
+        error = PermanentError(f"{self.system_id()}.submit: the connector failed unexpectedly "
+                               f"({type(exc).__name__}); this is a defect to report",
+                               code="internal")
+        error.__cause__ = scrubbed(exc)
+        return error
+
+    def _apply_batch(self, chunk: Sequence[tuple[int, Command, BaseModel]]) -> dict[int, Outcome]:
+        """One transaction for the chunk: look up every key, check the rules for the new ones in
+        order (as one by one would, a payment used earlier in the chunk included), take their
+        numbers with one sequence update and insert parties and applications together."""
+        action = f"{self.system_id()} batch of {len(chunk)}"
+        try:
+            with self.engine.begin() as conn:
+                return self._write_batch(conn, chunk)
+        except sa_exc.IntegrityError as exc:   # someone wrote one of our keys meanwhile
+            error: Exception = _ConcurrentWriter()
+            cause = scrubbed(exc)
+        except (sa_exc.SQLAlchemyError, OSError) as exc:   # driver messages quote values
+            error, cause = classify(exc, action), scrubbed(exc)
+        raise error from cause
+
+    def _write_batch(self, conn: Connection,
+                     chunk: Sequence[tuple[int, Command, BaseModel]]) -> dict[int, Outcome]:
+        t = self.tables
+        app = t.application
+        existing = self._find_many(conn, [c.key for _, c, _ in chunk])
+        wanted = [(i, c, m) for i, c, m in chunk if c.key not in existing]
+        codes = {self.config.licence_types[c.operation] for _, c, _ in wanted}
+        rules = {row["lic_type"]: row for row in conn.execute(
+            select(*_keyed(*t.licence_type.c)).where(t.licence_type.c.lic_type.in_(codes))
+        ).mappings()} if codes else {}
+        premises_refs = {getattr(m, "premises_ref", None) for _, _, m in wanted} - {None}
+        premises = set(conn.scalars(select(t.premises.c.premises_ref).where(
+            t.premises.c.premises_ref.in_(premises_refs)))) if premises_refs else set()
+        payment_refs = {getattr(m, "payment_ref", None) for _, _, m in wanted} - {None}
+        paid: dict[str, list[tuple[str, str]]] = {}
+        if payment_refs:
+            for ref, app_ref, ext_ref in conn.execute(
+                    select(app.c.payment_ref, app.c.app_ref, app.c.ext_ref)
+                    .where(app.c.payment_ref.in_(payment_refs))):
+                paid.setdefault(ref, []).append((app_ref, ext_ref))
+        outcomes: dict[int, Outcome] = {}
+        for index, command, _ in chunk:
+            if command.key in existing:
+                log.info("%s: %s already present as %s", self.system_id(), command.key,
+                         existing[command.key]["app_ref"])
+                outcomes[index] = self._settled(command, existing[command.key], already=True)
+        accepted: list[tuple[int, Command, BaseModel, str, int]] = []
+        payers: dict[str, int] = {}
+        """Payment reference -> the index of the application in this batch it pays for."""
+        paid_in_batch: list[tuple[int, Command, int]] = []
+        for index, command, model in wanted:
+            lic_type = self.config.licence_types[command.operation]
+            try:
+                fee = self._rules_hold(command, model, lic_type, rules.get(lic_type), premises)
+                payment_ref = getattr(model, "payment_ref", None)
+                if payment_ref:
+                    used = [a for a, e in paid.get(payment_ref, []) if e != command.key]
+                    if used:
+                        raise self._payment_used(command, used[0])
+                    if payment_ref in payers:   # refused below, once that application has its ref
+                        paid_in_batch.append((index, command, payers[payment_ref]))
+                        continue
+                    payers[payment_ref] = index
+            except Rejected as exc:
+                outcomes[index] = _rejected_outcome(command, exc)
+                continue
+            accepted.append((index, command, model, lic_type, fee))
+        if accepted:
+            outcomes.update(self._insert_batch(conn, accepted))
+        for index, command, payer in paid_in_batch:
+            outcomes[index] = _rejected_outcome(
+                command, self._payment_used(command, outcomes[payer].reference or ""))
+        return outcomes
+
+    def _payment_used(self, command: Command, app_ref: str) -> Rejected:
+        return self._reject(command, f"{command.operation}: field payment_ref: payment already "
+                            f"used for application {app_ref}", "payment-already-used",
+                            "payment_ref")
+
+    def _insert_batch(self, conn: Connection,
+                      accepted: Sequence[tuple[int, Command, BaseModel, str, int]]
+                      ) -> dict[int, Outcome]:
+        t = self.tables
+        first = self._next_number(conn, count=len(accepted))
+        now = self._now()
+        parties = []
+        for _, command, model, _, _ in accepted:
+            applicant = model.applicant  # type: ignore[attr-defined]
+            address = applicant.address
+            parties.append({
+                "full_name": applicant.name, "date_of_birth": applicant.date_of_birth,
+                "email": applicant.email, "phone": applicant.phone,
+                "addr_line1": address.line1 if address else None,
+                "addr_line2": (address.line2 or None) if address else None,
+                "town": address.town if address else None,
+                "postcode": address.postcode if address else None,
+                "driving_licence_no": getattr(model, "driving_licence_number", None),
+                "created": now})
+        # The new parties' ids, in the order of ``parties``. SQLAlchemy guarantees the order where
+        # the backend lets it batch (PostgreSQL, MariaDB); on SQLite (one writer, holding the lock
+        # here) new row ids ascend in insert order, so sorting them gives the same.
+        sqlite = conn.dialect.name == "sqlite"
+        party_ids = list(conn.scalars(insert(t.party).returning(
+            t.party.c.party_id, sort_by_parameter_order=not sqlite), parties))
+        if sqlite:
+            party_ids.sort()
+        rows = []
+        outcomes: dict[int, Outcome] = {}
+        for offset, ((index, command, model, lic_type, fee), party_id) in enumerate(
+                zip(accepted, party_ids, strict=True)):
+            app_ref = self.config.app_ref_format.format(yy=f"{now.year % 100:02d}", year=now.year,
+                                                        number=first + offset, lic_type=lic_type)
+            row = self._application_row(command, model, lic_type, fee, party_id, app_ref, now)
+            rows.append(row)
+            log.info("%s: %s created %s", self.system_id(), command.key, app_ref)
+            outcomes[index] = self._settled(command, row, already=False)
+        conn.execute(insert(t.application), rows)
+        return outcomes
 
     def _apply(self, command: Command) -> Outcome:
         model = self.validate(command)
@@ -260,11 +424,25 @@ class UniformConnector(Connector[UniformConfig]):
                        details={"licence_type": row["lic_type"], "status": row["status"],
                                 "fee_pence": row["fee_pence"]})
 
+    def _settled(self, command: Command, row: Mapping[str, Any], *, already: bool) -> Outcome:
+        """``_confirmed`` for one command of a batch: a row whose reference is unreadable is that
+        command's refusal (as one by one), not the batch's."""
+        try:
+            return self._confirmed(command, row, already=already)
+        except Rejected as exc:
+            return _rejected_outcome(command, exc)
+
     def _find(self, conn: Connection, key: str) -> Mapping[str, Any] | None:
         app = self.tables.application
         return conn.execute(select(*_keyed(app.c.app_ref, app.c.lic_type, app.c.status,
                                            app.c.fee_pence))
                             .where(app.c.ext_ref == key)).mappings().first()
+
+    def _find_many(self, conn: Connection, keys: Sequence[str]) -> dict[str, Mapping[str, Any]]:
+        app = self.tables.application
+        return {row["ext_ref"]: row for row in conn.execute(
+            select(*_keyed(app.c.ext_ref, app.c.app_ref, app.c.lic_type, app.c.status,
+                           app.c.fee_pence)).where(app.c.ext_ref.in_(list(keys)))).mappings()}
 
     def _find_now(self, key: str) -> Mapping[str, Any] | None:
         with classified(f"look up {key}"), self.engine.connect() as conn:
@@ -288,33 +466,55 @@ class UniformConnector(Connector[UniformConfig]):
         party_id = party.inserted_primary_key[0]
         app_ref = self.config.app_ref_format.format(yy=f"{now.year % 100:02d}", year=now.year,
                                                     number=number, lic_type=lic_type)
-        row = {"app_ref": app_ref, "ext_ref": command.key, "source_ref": command.case_ref[:64],
-               "lic_type": lic_type, "applicant_name": applicant.name, "party_id": party_id,
-               "premises_ref": getattr(model, "premises_ref", None),
-               "activity": _activity(model), "site_desc": getattr(model, "pitch", None),
-               "payment_ref": getattr(model, "payment_ref", None), "fee_pence": fee,
-               "status": self.config.received_status, "received_date": now,
-               "decision_date": None, "last_updated": now}
+        row = self._application_row(command, model, lic_type, fee, party_id, app_ref, now)
         conn.execute(insert(t.application).values(**row))
         return row
+
+    def _application_row(self, command: Command, model: BaseModel, lic_type: str, fee: int,
+                         party_id: int, app_ref: str, now: datetime) -> dict[str, Any]:
+        return {"app_ref": app_ref, "ext_ref": command.key, "source_ref": command.case_ref[:64],
+                "lic_type": lic_type, "applicant_name": model.applicant.name,  # type: ignore[attr-defined]
+                "party_id": party_id, "premises_ref": getattr(model, "premises_ref", None),
+                "activity": _activity(model), "site_desc": getattr(model, "pitch", None),
+                "payment_ref": getattr(model, "payment_ref", None), "fee_pence": fee,
+                "status": self.config.received_status, "received_date": now,
+                "decision_date": None, "last_updated": now}
 
     def _check_rules(self, conn: Connection, command: Command, model: BaseModel,
                      lic_type: str) -> int:
         """The licensing system's rules, from its own tables; returns the fee due (pence)."""
         t = self.tables
-        op = command.operation
         rules = conn.execute(select(*_keyed(*t.licence_type.c))
                              .where(t.licence_type.c.lic_type == lic_type)).mappings().first()
+        premises_ref = getattr(model, "premises_ref", None)
+        known = set()
+        if premises_ref is not None and conn.execute(
+                select(t.premises.c.premises_ref)
+                .where(t.premises.c.premises_ref == premises_ref)).first() is not None:
+            known.add(premises_ref)
+        fee = self._rules_hold(command, model, lic_type, rules, known)
+        payment_ref = getattr(model, "payment_ref", None)
+        if payment_ref:
+            app = t.application
+            used = conn.execute(select(app.c.app_ref)
+                                .where(app.c.payment_ref == payment_ref,
+                                       app.c.ext_ref != command.key).limit(1)).first()
+            if used is not None:
+                raise self._payment_used(command, used[0])
+        return fee
+
+    def _rules_hold(self, command: Command, model: BaseModel, lic_type: str,
+                    rules: Mapping[str, Any] | None, known_premises: set[str]) -> int:
+        """The licence-type, premises, age and fee rules (from the system's own tables, read
+        by the caller); returns the fee due (pence) or raises ``Rejected`` naming the field."""
+        op = command.operation
         if rules is None or str(rules["active"] or "N").upper() != "Y":
             raise self._reject(command, f"{op}: licence type {lic_type} is not open for "
                                "applications in the licensing system", "licence-type-closed", None)
         premises_ref = getattr(model, "premises_ref", None)
-        if premises_ref is not None:
-            found = conn.execute(select(t.premises.c.premises_ref)
-                                 .where(t.premises.c.premises_ref == premises_ref)).first()
-            if found is None:
-                raise self._reject(command, f"{op}: field premises_ref: no such premises in the "
-                                   "licensing system", "unknown-premises", "premises_ref")
+        if premises_ref is not None and premises_ref not in known_premises:
+            raise self._reject(command, f"{op}: field premises_ref: no such premises in the "
+                               "licensing system", "unknown-premises", "premises_ref")
         min_age = rules["min_age"]
         dob = model.applicant.date_of_birth  # type: ignore[attr-defined]
         if min_age and dob is not None and _age(dob, self._now().date()) < int(min_age):
@@ -322,34 +522,26 @@ class UniformConnector(Connector[UniformConfig]):
                                f"the minimum age ({min_age}) for this licence",
                                "under-minimum-age", "applicant.date_of_birth")
         fee = int(rules["fee_pence"] or 0)
-        payment_ref = getattr(model, "payment_ref", None)
-        if fee > 0 and not payment_ref:
+        if fee > 0 and not getattr(model, "payment_ref", None):
             raise self._reject(command, f"{op}: field payment_ref: a fee is due for this licence "
                                "and no payment reference was given", "payment-required",
                                "payment_ref")
-        if payment_ref:
-            app = t.application
-            used = conn.execute(select(app.c.app_ref)
-                                .where(app.c.payment_ref == payment_ref,
-                                       app.c.ext_ref != command.key).limit(1)).first()
-            if used is not None:
-                raise self._reject(command, f"{op}: field payment_ref: payment already used for "
-                                   f"application {used[0]}", "payment-already-used", "payment_ref")
         return fee
 
     def _reject(self, command: Command, message: str, code: str, field: str | None) -> Rejected:
         log.info("%s: %s rejected: %s", self.system_id(), command.key, code)
         return Rejected(message, code=code, field=field)
 
-    def _next_number(self, conn: Connection) -> int:
-        """Take the next application number (the update holds the row lock to commit)."""
+    def _next_number(self, conn: Connection, count: int = 1) -> int:
+        """Take the next ``count`` application numbers; returns the first (the update holds the
+        row lock to commit)."""
         seq = self.tables.sequence
         where = seq.c.seq_name == self.config.sequence_name
-        result = conn.execute(update(seq).where(where).values(next_value=seq.c.next_value + 1))
+        result = conn.execute(update(seq).where(where).values(next_value=seq.c.next_value + count))
         if result.rowcount != 1:
             raise PermanentError(f"{self.system_id()}: sequence row "
                                  f"{self.config.sequence_name!r} is missing", code="no-sequence")
-        return int(conn.execute(select(seq.c.next_value).where(where)).scalar_one()) - 1
+        return int(conn.execute(select(seq.c.next_value).where(where)).scalar_one()) - count
 
     def fetch_updates(self, since: datetime) -> list[Update]:
         """Status changes after ``since`` to applications the hub sent, oldest first.
@@ -476,6 +668,16 @@ def _param(params: Mapping[str, Any], name: str, max_length: int) -> str:
 def _usable_key(key: str) -> bool:
     """A command key that can be in the external-reference column (64 printable characters)."""
     return isinstance(key, str) and 0 < len(key) <= 64 and key.isprintable()
+
+
+class _ConcurrentWriter(Exception):
+    """Another writer inserted one of the batch's keys between its look-up and its insert."""
+
+
+def _rejected_outcome(command: Command, exc: Rejected) -> Outcome:
+    return Outcome(key=command.key, status=OutcomeStatus.REJECTED, message=exc.message,
+                   error_class=error_class_name(exc), code=exc.code, held=exc.held,
+                   field=exc.field)
 
 
 def _keyed(*columns: ColumnElement[Any]) -> list[ColumnElement[Any]]:

@@ -209,6 +209,9 @@ class SftpSession:
         """
         with classified("upload file"):
             with self.sftp.open(temp_path, "wb") as handle:
+                # Pipelined: writes go out without waiting for each acknowledgement (a failed
+                # write still raises, at the latest when the file is closed).
+                handle.set_pipelined(True)
                 for offset in range(0, len(data), CHUNK_SIZE):
                     handle.write(data[offset:offset + CHUNK_SIZE])
                     if progress is not None:
@@ -233,6 +236,20 @@ class SftpSession:
             self.sftp.remove(path)
 
 
+#: Ciphers offered first: AES-GCM authenticates as it encrypts (no separate MAC pass), which is
+#: the cheapest protected channel paramiko has; the rest of paramiko's list follows unchanged.
+PREFERRED_CIPHERS = ("aes128-gcm@openssh.com", "aes256-gcm@openssh.com")
+
+
+def _transport(sock: object, **kwargs: object) -> paramiko.Transport:
+    transport = paramiko.Transport(sock, **kwargs)  # type: ignore[arg-type]
+    options = transport.get_security_options()
+    offered = tuple(options.ciphers)
+    first = tuple(c for c in PREFERRED_CIPHERS if c in offered)
+    options.ciphers = first + tuple(c for c in offered if c not in first)
+    return transport
+
+
 def connect(settings: SftpSettings) -> SftpSession:
     """Open an SSH connection and an SFTP channel, or raise a classified error."""
     if not settings.password and not settings.private_key_path:
@@ -247,7 +264,7 @@ def connect(settings: SftpSettings) -> SftpSession:
                            password=settings.password, pkey=pkey, timeout=settings.timeout,
                            banner_timeout=settings.timeout, auth_timeout=settings.timeout,
                            channel_timeout=settings.timeout, look_for_keys=False,
-                           allow_agent=False)
+                           allow_agent=False, transport_factory=_transport)
             sftp = client.open_sftp()
             channel = sftp.get_channel()
             if channel is not None:

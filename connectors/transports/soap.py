@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import os
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -42,6 +43,7 @@ import requests
 import zeep
 import zeep.exceptions
 from lxml import etree
+from requests.structures import CaseInsensitiveDict
 from urllib3.exceptions import ConnectTimeoutError, MaxRetryError, NewConnectionError
 from zeep.transports import Transport
 from zeep.wsse.username import UsernameToken
@@ -109,21 +111,49 @@ class AnswerTooLarge(UnreadableAnswer):
 
 
 class _LimitedTransport(Transport):
-    """Posts with a timeout and reads the answer incrementally, at most ``max_bytes``."""
+    """Posts with a timeout and reads the answer incrementally, at most ``max_bytes``.
 
-    def __init__(self, *, timeout: float, max_bytes: int, max_depth: int) -> None:
+    The endpoint is fixed, so what requests would work out on every call is worked out once:
+    proxy, netrc and CA-bundle settings are read from the environment here, for this endpoint
+    (``trust_env`` off), and each POST goes straight to the session's connection pool without
+    requests' per-call preparation (URL parsing, settings merge, cookie jar, redirects).
+    """
+
+    def __init__(self, *, timeout: float, max_bytes: int = DEFAULT_MAX_ANSWER_BYTES,
+                 max_depth: int = DEFAULT_MAX_ANSWER_DEPTH, endpoint: str | None = None) -> None:
         super().__init__(timeout=timeout, operation_timeout=timeout)
         self.max_bytes = max_bytes
         self.max_depth = max_depth
+        self.session.trust_env = False
+        if endpoint:
+            self.session.proxies.update(requests.utils.get_environ_proxies(endpoint))
+        bundle = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE")
+        if bundle:
+            self.session.verify = bundle
 
     def post(self, address: str, message: Any, headers: Any) -> Answer:  # type: ignore[override]
-        response = self.session.post(address, data=message, headers=headers,
-                                     timeout=self.operation_timeout, stream=True,
-                                     allow_redirects=False)
+        response = self._send(address, message, headers)
         try:
             return self.read(response)
         finally:
             response.close()
+
+    def _send(self, address: str, message: bytes | str, headers: Any) -> requests.Response:
+        """POST through the session's connection pool, the answer left unread (streamed) for
+        ``read``; redirects are not followed. Failures are requests' own exceptions."""
+        body = message.encode("utf-8") if isinstance(message, str) else message
+        request = requests.PreparedRequest()
+        request.method = "POST"
+        request.url = address
+        request.headers = CaseInsensitiveDict(self.session.headers)
+        request.headers.update(headers or {})
+        request.headers["Content-Length"] = str(len(body))
+        request.body = body
+        request.hooks = {"response": []}
+        adapter = self.session.get_adapter(address)
+        return adapter.send(request, stream=True, timeout=self.operation_timeout,
+                            verify=self.session.verify, cert=self.session.cert,
+                            proxies=self.session.proxies)
 
     def read(self, response: requests.Response) -> Answer:
         content_type = (response.headers.get("Content-Type") or "").split(";")[0].strip().lower()
@@ -181,16 +211,16 @@ def soap_client(wsdl_path: Path, endpoint: str, *, timeout: float,
     if max_answer_bytes <= 0 or max_answer_depth <= 0:
         raise PermanentError("SOAP answer limits must be positive", code="config")
     quiet_zeep_logging()
-    path = Path(wsdl_path).resolve()
     # The password's digest (never the password) is in the key so a rotated secret gets a new client.
+    # (The path is keyed as given: resolving it on every call costs more than the rest of this.)
     secret = hashlib.sha256((password or "").encode()).hexdigest()
-    key = (str(path), endpoint, username, secret, float(timeout), max_answer_bytes,
+    key = (str(wsdl_path), endpoint, username, secret, float(timeout), max_answer_bytes,
            max_answer_depth)
     with _clients_lock:
         client = _clients.get(key)
         if client is None:
-            client = _load_client(path, endpoint, username, password, timeout,
-                                  max_answer_bytes, max_answer_depth)
+            client = _load_client(Path(wsdl_path).resolve(), endpoint, username, password,
+                                  timeout, max_answer_bytes, max_answer_depth)
             _clients[key] = client
         return client
 
@@ -203,7 +233,7 @@ def _load_client(path: Path, endpoint: str, username: str | None, password: str 
     try:
         return EndpointClient(str(path), endpoint=endpoint, wsse=wsse, settings=ZEEP_SETTINGS,
                               transport=_LimitedTransport(timeout=timeout, max_bytes=max_bytes,
-                                                          max_depth=max_depth))
+                                                          max_depth=max_depth, endpoint=endpoint))
     except Exception as exc:  # zeep, lxml, OSError, a WSDL without a service...: all one class
         cause = scrubbed(exc)
         kind = type(exc).__name__

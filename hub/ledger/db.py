@@ -49,8 +49,13 @@ def _create(url: str) -> Engine:
             cur.close()
         return eng
     connect_args = {"connect_timeout": 10} if url.startswith("postgresql") else {}
+    options = {}
+    if url.startswith(("postgresql://", "postgresql+psycopg2://")):
+        # A batch's UPDATEs by primary key go in pages (psycopg2.extras.execute_batch), not one
+        # round trip per row; INSERTs are multi-row VALUES either way.
+        options = {"executemany_mode": "values_plus_batch", "executemany_batch_page_size": 500}
     return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=5,
-                         connect_args=connect_args)
+                         connect_args=connect_args, **options)
 
 
 def dispose_all() -> None:

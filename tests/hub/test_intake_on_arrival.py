@@ -88,3 +88,21 @@ def test_map_received_counts_new_commands_per_system(ledger_url: str) -> None:
                                    "collection_date": "2026-02-27"}, case_type="waste_missed_bin")
     stats = intake.map_received(url=ledger_url)
     assert stats.systems == {"revenues_northgate": 2, "waste_bartec": 1}
+
+
+def test_the_fast_path_stores_what_the_scheduled_intake_stores(ledger_url: str) -> None:
+    """Request time, channel and ward are kept for a webhook case as for a pulled one."""
+    made = datetime(2026, 2, 27, 8, 30, tzinfo=timezone.utc)
+    for crm_id, record in (("CRM-W1", lambda c: intake.record_and_map(c, source="webhook",
+                                                                       url=ledger_url)),
+                           ("CRM-W2", lambda c: intake.record_cases([c], source="pull",
+                                                                    url=ledger_url)),
+                           ("CRM-W3", lambda c: intake.record_case(c, source="pull",
+                                                                   url=ledger_url))):
+        record(CrmCase(crm_id=crm_id, version=1, case_type="ctax_change_of_address",
+                       updated_at=datetime(2026, 3, 1, tzinfo=timezone.utc), created_at=made,
+                       channel="telephone", data=coa_data()))
+    kept = {(c.crm_created_at, c.channel, c.ward) for c in rows(ledger_url, Case)}
+    assert len(kept) == 1, kept
+    [(created, channel, ward)] = kept
+    assert created == made and channel == "telephone"

@@ -1,0 +1,37 @@
+"""The SFTP transport against a real OpenSSH sshd: the channel it picks and a verified upload."""
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+
+from connectors.transports import sftp
+from tests.support.sshd import SshServer, sshd_server  # noqa: F401 - the session fixture
+
+
+def _settings(server: SshServer) -> sftp.SftpSettings:
+    return sftp.SftpSettings(host=server.host, port=server.port, username=server.username,
+                             private_key_path=str(server.client_key_path),
+                             known_hosts_path=str(server.known_hosts_path), timeout=10)
+
+
+def test_an_aead_cipher_is_chosen_when_the_server_offers_one(sshd_server: SshServer,  # noqa: F811
+                                                             tmp_path: Path) -> None:
+    sshd_server.use_root(tmp_path)
+    with sftp.connect(_settings(sshd_server)) as session:
+        transport = session.sftp.get_channel().get_transport()
+        assert transport.remote_cipher in sftp.PREFERRED_CIPHERS
+        assert transport.local_cipher in sftp.PREFERRED_CIPHERS
+
+
+def test_a_pipelined_upload_lands_whole_under_its_final_name(sshd_server: SshServer,  # noqa: F811
+                                                             tmp_path: Path) -> None:
+    sshd_server.use_root(tmp_path)
+    data = os.urandom(3 * 2 ** 20 + 123)
+    seen: list[int] = []
+    with sftp.connect(_settings(sshd_server)) as session:
+        session.upload_verified(data, ".batch.part", "batch.dat", progress=seen.append)
+    assert hashlib.sha256((tmp_path / "batch.dat").read_bytes()).digest() == \
+        hashlib.sha256(data).digest()
+    assert not (tmp_path / ".batch.part").exists()
+    assert seen[-1] == len(data) and seen == sorted(seen)
