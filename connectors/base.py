@@ -10,6 +10,8 @@ demo) and calls:
 - ``fetch_updates(since)``: back-office changes after ``since``, each with a stable ``update_id``.
 - ``lookup(kind, params)``: read-through queries for the CRM (an account, collection slots...).
 - ``snapshot(keys)``: the back office's view of records, for reconciliation (where it can list).
+- ``records(since=..., page_size=...)``: stream every hub-relevant record the back office holds,
+  in pages (never the whole set in memory), as ``BackOfficeRecord``s, for nightly reconciliation.
 
 Every one of these is guarded (``Connector.__init_subclass__``): a classified error
 (``connectors.errors``) passes through; anything else (a defect: AttributeError, KeyError...)
@@ -117,6 +119,27 @@ class Update:
 
 
 @dataclass(frozen=True)
+class BackOfficeRecord:
+    """One back-office record as reconciliation reads it (``connectors.base.Connector.records``).
+
+    Values are compared by the reconciliation engine, never logged: only ``reference``, ``key`` and
+    field names may appear in messages.
+    """
+
+    reference: str
+    """The back office's own reference for the record."""
+    key: str | None
+    """The hub command key the record carries (client reference), or None when it carries none."""
+    status: str
+    """The back office's own status word."""
+    fields: Mapping[str, Any] = dataclass_field(default_factory=dict)
+    """Values to compare with what the hub sent, named as in the operation's payload model."""
+    crm_status: str | None = None
+    """The CRM status this back-office status maps to, where the connector knows one."""
+    changed_at: datetime | None = None
+
+
+@dataclass(frozen=True)
 class Finding:
     """Something a connector noticed that operations must look at, though the call went on: a
     list entry it set aside, or an answer flagged as a security risk. No personal data: the entry
@@ -198,6 +221,8 @@ class Connector(ABC, Generic[ConfigT]):
     operations: ClassVar[Mapping[str, type[BaseModel]]]
     """Operation name -> pydantic model of its payload."""
     lookup_kinds: ClassVar[tuple[str, ...]] = ()
+    records_sorted_by_key: ClassVar[bool] = False
+    """True when ``records()`` yields records in ascending ``key`` order (None keys last)."""
     """The ``kind`` values ``lookup`` answers (the contract suite calls each with hostile input)."""
 
     #: The public methods the guard wraps (a subclass may add its own, e.g. streaming reads).
@@ -262,6 +287,13 @@ class Connector(ABC, Generic[ConfigT]):
     def snapshot(self, keys: Sequence[str]) -> dict[str, Mapping[str, Any]]:
         """The back office's current state of the records with these command keys."""
         raise NotImplementedError(f"{type(self).__name__} cannot list records")
+
+    def records(self, *, since: datetime | None = None,
+                page_size: int = 500) -> Iterator[BackOfficeRecord]:
+        """Every hub-relevant record the back office holds (changed at or after ``since`` when
+        given), read page by page as the back office allows; any order unless the class says
+        ``records_sorted_by_key``. The reconciliation engine sorts what is not sorted."""
+        raise NotImplementedError(f"{type(self).__name__} cannot stream its records")
 
     def close(self) -> None:
         """Release connections (optional)."""
