@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import (AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field,
@@ -164,6 +165,46 @@ class WriteBack(BaseModel):
     """Shown to the contact-centre agent; no personal data is needed."""
     backoffice_reference: str | None = None
     backoffice_system: str | None = None
+
+
+MAX_CRM_STATUS = 80        # a CRM status word
+MAX_BACKOFFICE_REFERENCE = 200
+MAX_BACKOFFICE_SYSTEM = 100
+
+
+class CrmCaseState(BaseModel):
+    """What the CRM shows for a case now: its status and the back-office reference and system the
+    hub wrote back (``GET /api/v1/case-states``, docs/crm.md). Reconciliation compares it with the
+    ledger's outbox. Read tolerantly: fields the CRM adds are ignored, an unreadable ``updated_at``
+    is None, an empty reference or system is None."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    crm_id: CrmId
+    status: Annotated[str, StringConstraints(min_length=1, max_length=MAX_CRM_STATUS,
+                                             strip_whitespace=True), AfterValidator(_plain_text)]
+    backoffice_reference: Annotated[str, StringConstraints(max_length=MAX_BACKOFFICE_REFERENCE,
+                                                           strip_whitespace=True),
+                                    AfterValidator(_plain_text)] | None = None
+    backoffice_system: Annotated[str, StringConstraints(max_length=MAX_BACKOFFICE_SYSTEM,
+                                                        strip_whitespace=True),
+                                 AfterValidator(_plain_text)] | None = None
+    updated_at: datetime | None = None
+    """When the state last changed in the CRM (aware; a naive or unreadable value is None)."""
+
+    @field_validator("backoffice_reference", "backoffice_system")
+    @classmethod
+    def _empty_is_none(cls, value: str | None) -> str | None:
+        return value or None
+
+    @field_validator("updated_at", mode="wrap")
+    @classmethod
+    def _updated_at(cls, value: Any, handler: Any) -> Any:
+        try:
+            parsed = handler(value)
+        except ValidationError:   # optional: the hub can do without it
+            return None
+        return parsed if parsed is None or parsed.tzinfo is not None else None
 
 
 def _location(error: Any) -> str:

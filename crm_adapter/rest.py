@@ -14,23 +14,31 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import httpx
 from pydantic import ValidationError
 
 from connectors.errors import PermanentError, Rejected, UnreadableAnswer
-from connectors.transports.rest import DEFAULT_MAX_ANSWER_BYTES, BearerToken, RestClient
-from crm_adapter.models import CrmCase, WriteBack, validation_summary
+from connectors.transports.rest import (DEFAULT_MAX_ANSWER_BYTES, BearerToken, RestClient,
+                                        cursor_pages)
+from crm_adapter.models import CrmCase, CrmCaseState, WriteBack, validation_summary
 
 log = logging.getLogger(__name__)
 
 API_PREFIX = "/api/v1"
 CASE_PATH = f"{API_PREFIX}/cases/{{crm_id}}"
+CASE_STATES_PATH = f"{API_PREFIX}/case-states"
+MAX_CASE_STATES_PAGE = 1000
+MAX_CASE_STATES_PAGES = 1_000_000
 
 #: ``invalid(delivery_id, error_text, raw_json)``: called for a feed item that is not a CrmCase.
 InvalidCaseHandler = Callable[[str, str, bytes], object]
+
+#: ``invalid(entry, error_text)``: a case-state entry that could not be read (``entry`` names it by
+#: its ``crm_id`` or its position; ``error_text`` names fields, never values).
+InvalidStateHandler = Callable[[str, str], object]
 
 
 class CrmClient:
@@ -106,6 +114,45 @@ class CrmClient:
             raise PermanentError(f"CRM case {crm_id} is not a valid case: "
                                  f"{validation_summary(exc)}", code="contract") from exc
 
+    def iter_case_states(self, page_size: int = 200, *,
+                         invalid: InvalidStateHandler | None = None) -> Iterator[CrmCaseState]:
+        """Every case's CRM state (status, back-office reference and system the hub wrote back),
+        in ascending ``crm_id`` order, read page by page (``GET /api/v1/case-states``); never the
+        whole list in memory.
+
+        ``page_size`` is 1 to 1000; each answer is capped at ``max_answer_bytes``. An entry that is
+        not a readable state is reported to ``invalid`` (else logged by field name) and skipped:
+        one bad entry does not stop reconciliation. An answer that breaks the contract (no list,
+        a repeated cursor, ``crm_id`` going backwards, which would make a sorted merge wrong)
+        raises ``UnreadableAnswer``/``PermanentError``; transport failures are classified as
+        everywhere (``TransientError``...).
+        """
+        if not 1 <= page_size <= MAX_CASE_STATES_PAGE:
+            raise PermanentError(f"CRM case-states page size must be 1 to {MAX_CASE_STATES_PAGE}",
+                                 code="config")
+        previous: str | None = None
+        pages = cursor_pages(self._http, CASE_STATES_PATH, params={"limit": page_size},
+                             items="case_states", max_pages=MAX_CASE_STATES_PAGES)
+        try:
+            for position, item in enumerate(pages):
+                entry = _state_entry(item, position)
+                try:
+                    state = CrmCaseState.model_validate(item)
+                except ValidationError as exc:
+                    summary = validation_summary(exc)
+                    log.warning("CRM case state %s is unreadable: %s", entry, _fields_only(summary))
+                    if invalid is not None:
+                        invalid(entry, summary)
+                    continue
+                if previous is not None and state.crm_id <= previous:
+                    raise UnreadableAnswer(f"CRM case states are not in ascending crm_id order"
+                                           f" at {entry}", code="contract", field="crm_id")
+                previous = state.crm_id
+                yield state
+        except Rejected as exc:
+            raise PermanentError(f"CRM refused the case-states request ({exc.code})",
+                                 code=exc.code) from exc
+
     # -- writes --------------------------------------------------------------------------------
 
     def write_back(self, crm_id: str, update: WriteBack) -> None:
@@ -124,6 +171,13 @@ def _feed_delivery_id(item: Any, cursor: str | None, position: int) -> str:
     if isinstance(item, dict) and isinstance(item.get("crm_id"), str):
         return f"pull:{item['crm_id']}:v{item.get('version')}"
     return f"pull:{cursor or 'start'}:{position}"
+
+
+def _state_entry(item: Any, position: int) -> str:
+    crm_id = item.get("crm_id") if isinstance(item, dict) else None
+    if isinstance(crm_id, str) and 0 < len(crm_id) <= 64 and crm_id.isprintable():
+        return f"case-states[{position}] {crm_id}"
+    return f"case-states[{position}]"
 
 
 def _fields_only(summary: str) -> str:

@@ -1,7 +1,10 @@
 """CRM simulator: the REST API the hub expects of a council's CRM (see docs/crm.md).
 
-Bearer-token auth on ``/api``; an open ``/admin/stats`` for tests and the demo. When given a
-webhook URL and secret, every created or changed case is pushed, signed, to the hub.
+Bearer-token auth on ``/api``; an open ``/admin`` for tests and the demo: ``GET /admin/stats``,
+and drift on purpose for reconciliation: ``POST /admin/cases/{crm_id}/lose-writeback`` (the CRM
+loses the hub's write-backs: status back to ``new``, reference gone, keys forgotten) and
+``POST /admin/cases/{crm_id}/status`` ``{"status"}`` (an agent changes the status by hand). When
+given a webhook URL and secret, every created or changed case is pushed, signed, to the hub.
 """
 from __future__ import annotations
 
@@ -18,7 +21,7 @@ import httpx
 from fastapi import Depends, FastAPI, Header, HTTPException, Query, Response
 from pydantic import BaseModel, ConfigDict, Field
 
-from simulators.crm.store import BadCursor, CrmStore, KeyConflict, UnknownCase
+from simulators.crm.store import CASE_STATUSES, BadCursor, CrmStore, KeyConflict, UnknownCase
 from simulators.world import demo_cases
 
 log = logging.getLogger(__name__)
@@ -54,6 +57,12 @@ class UpdateBody(BaseModel):
     note: str = Field(max_length=4000)
     backoffice_reference: str | None = Field(default=None, max_length=200)
     backoffice_system: str | None = Field(default=None, max_length=100)
+
+
+class StatusBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    status: Literal[CASE_STATUSES]  # type: ignore[valid-type]
 
 
 class WebhookPusher:
@@ -161,8 +170,34 @@ def create_app(db_path: Path, *, token: str, webhook_url: str | None = None,
         except UnknownCase as exc:
             raise HTTPException(404, "unknown case") from exc
 
+    @app.get("/api/v1/case-states", dependencies=[api])
+    def list_case_states(cursor: str | None = None,
+                         limit: Annotated[int, Query(ge=1, le=1000)] = 200) -> dict[str, Any]:
+        try:
+            states, next_cursor = store.case_states(cursor, limit)
+        except BadCursor as exc:
+            raise HTTPException(422, [{"loc": ["query", "cursor"], "msg": "unknown cursor",
+                                       "type": "value_error"}]) from exc
+        return {"case_states": states, "next_cursor": next_cursor}
+
     @app.get("/admin/stats")
     def stats() -> dict[str, Any]:
         return store.stats()
+
+    @app.post("/admin/cases/{crm_id}/lose-writeback")
+    def lose_writeback(crm_id: str) -> dict[str, Any]:
+        try:
+            lost = store.lose_writebacks(crm_id)
+        except UnknownCase as exc:
+            raise HTTPException(404, "unknown case") from exc
+        return {"crm_id": crm_id, "lost": lost}
+
+    @app.post("/admin/cases/{crm_id}/status")
+    def set_status(crm_id: str, body: StatusBody) -> dict[str, Any]:
+        try:
+            store.set_status(crm_id, body.status)
+        except UnknownCase as exc:
+            raise HTTPException(404, "unknown case") from exc
+        return {"crm_id": crm_id, "status": body.status}
 
     return app

@@ -26,7 +26,8 @@ CREATE TABLE IF NOT EXISTS cases (
     backoffice_system TEXT,
     notes TEXT NOT NULL DEFAULT '[]',
     channel TEXT,
-    created_at TEXT
+    created_at TEXT,
+    state_updated_at TEXT
 );
 CREATE TABLE IF NOT EXISTS writebacks (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -54,6 +55,11 @@ class BadCursor(ValueError):
     """The cursor was not issued by this CRM."""
 
 
+#: The CRM-side status words a case may hold: ``new`` until the hub first writes back, then one of
+#: the write-back statuses (docs/crm.md).
+CASE_STATUSES = ("new", "in_progress", "completed", "needs_review", "rejected")
+
+
 @dataclass(frozen=True)
 class PutResult:
     case: dict[str, Any]
@@ -72,6 +78,22 @@ def _canonical(data: Any) -> str:
 def encode_cursor(seq: int) -> str:
     """An opaque cursor for a position in the change sequence."""
     return base64.urlsafe_b64encode(f"crm-seq:{seq}".encode()).decode().rstrip("=")
+
+
+def encode_state_cursor(crm_id: str) -> str:
+    """An opaque cursor after ``crm_id`` in the case-state listing (keyset on ``crm_id``)."""
+    return base64.urlsafe_b64encode(f"crm-state:{crm_id}".encode()).decode().rstrip("=")
+
+
+def decode_state_cursor(cursor: str) -> str:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        prefix, crm_id = raw.split(":", 1)
+        if prefix != "crm-state" or not crm_id:
+            raise ValueError("not a case-state cursor")
+        return crm_id
+    except (ValueError, binascii.Error, UnicodeDecodeError) as exc:
+        raise BadCursor("cursor") from exc
 
 
 def decode_cursor(cursor: str) -> int:
@@ -97,7 +119,7 @@ class CrmStore:
         self._db.execute("PRAGMA foreign_keys=ON")
         self._db.executescript(_SCHEMA)
         columns = {row[1] for row in self._db.execute("PRAGMA table_info(cases)")}
-        for column in ("channel", "created_at"):   # files made before these fields existed
+        for column in ("channel", "created_at", "state_updated_at"):   # files made before these existed
             if column not in columns:
                 self._db.execute(f"ALTER TABLE cases ADD COLUMN {column} TEXT")
 
@@ -185,12 +207,58 @@ class CrmStore:
             notes = json.loads(case["notes"])
             if note:
                 notes.append({"at": applied_at, "text": note})
-            db.execute("UPDATE cases SET status = ?, notes = ?,"
+            db.execute("UPDATE cases SET status = ?, notes = ?, state_updated_at = ?,"
                        " backoffice_reference = COALESCE(?, backoffice_reference),"
                        " backoffice_system = COALESCE(?, backoffice_system) WHERE crm_id = ?",
-                       (status, json.dumps(notes), backoffice_reference, backoffice_system,
-                        crm_id))
+                       (status, json.dumps(notes), applied_at, backoffice_reference,
+                        backoffice_system, crm_id))
             return True
+
+    # -- case states (what reconciliation reads) ------------------------------------------------
+
+    def case_states(self, cursor: str | None, limit: int) -> tuple[list[dict[str, Any]], str | None]:
+        """One page of every case's state in ascending ``crm_id`` order after ``cursor`` (keyset),
+        and the cursor of the next page (None after the last)."""
+        after = decode_state_cursor(cursor) if cursor else None
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT crm_id, status, backoffice_reference, backoffice_system,"
+                " COALESCE(state_updated_at, updated_at) AS state_at FROM cases"
+                " WHERE (? IS NULL OR crm_id > ?) ORDER BY crm_id LIMIT ?",
+                (after, after, limit + 1)).fetchall()
+        more = len(rows) > limit
+        rows = rows[:limit]
+        states = [{"crm_id": r["crm_id"], "status": r["status"],
+                   "backoffice_reference": r["backoffice_reference"],
+                   "backoffice_system": r["backoffice_system"], "updated_at": r["state_at"]}
+                  for r in rows]
+        return states, (encode_state_cursor(rows[-1]["crm_id"]) if more else None)
+
+    # -- drift on purpose (admin) ---------------------------------------------------------------
+
+    def lose_writebacks(self, crm_id: str) -> int:
+        """The CRM loses every write-back the hub made to a case (a restore from an old backup, a
+        bad data fix): status back to ``new``, back-office reference and system gone, and the
+        idempotency keys forgotten, so delivering the same write-back again applies it again.
+        Returns how many write-backs were lost."""
+        with self._tx() as db:
+            if db.execute("SELECT 1 FROM cases WHERE crm_id = ?", (crm_id,)).fetchone() is None:
+                raise UnknownCase(crm_id)
+            lost = db.execute("DELETE FROM writebacks WHERE crm_id = ?", (crm_id,)).rowcount
+            db.execute("UPDATE cases SET status = 'new', backoffice_reference = NULL,"
+                       " backoffice_system = NULL, state_updated_at = ? WHERE crm_id = ?",
+                       (_now(), crm_id))
+            return lost
+
+    def set_status(self, crm_id: str, status: str) -> None:
+        """An agent changes a case's status by hand (no write-back, no new version)."""
+        if status not in CASE_STATUSES:
+            raise ValueError(f"unknown status; known: {list(CASE_STATUSES)}")
+        with self._tx() as db:
+            changed = db.execute("UPDATE cases SET status = ?, state_updated_at = ?"
+                                 " WHERE crm_id = ?", (status, _now(), crm_id)).rowcount
+            if not changed:
+                raise UnknownCase(crm_id)
 
     def updates(self, crm_id: str) -> list[dict[str, Any]]:
         """The write-backs applied to a case, oldest first."""
