@@ -299,6 +299,8 @@ class CaseTypeMapping:
     file: str
     inputs: tuple[InputRule, ...]
     commands: tuple[CommandRule, ...]
+    examples: tuple[Mapping[str, Any], ...] = ()
+    """CRM case data this case type accepts (the file's ``examples:``), for tests and the guide."""
 
     def systems(self) -> list[str]:
         """The back-office systems this case type can reach, in command order."""

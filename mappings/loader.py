@@ -106,7 +106,8 @@ class _Checker:
             steps.add(command.step)
             commands.append(self._command(where, command, tables))
         return CaseTypeMapping(case_type=self.spec.case_type, description=self.spec.description,
-                               file=self.file, inputs=inputs, commands=tuple(commands))
+                               file=self.file, inputs=inputs, commands=tuple(commands),
+                               examples=tuple(self.spec.examples))
 
     def _inputs(self) -> tuple[InputRule, ...]:
         return self._input_rules("inputs", self.spec.inputs, in_list=False)

@@ -150,3 +150,6 @@ class CaseTypeSpec(_Spec):
     code_tables: dict[Annotated[StrictStr, Field(pattern=NAME)],
                       dict[StrictStr, StrictStr | StrictInt]] = {}
     commands: Annotated[list[CommandSpec], Field(min_length=1)]
+    examples: list[dict[StrictStr, Any]] = []
+    """CRM case data (``data`` of a case) this case type accepts: the tests map every example,
+    so a new mapping is tested without editing a list of cases."""

@@ -46,7 +46,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from simulators.serving import free_port, serve_in_thread
 
 __all__ = ["Clock", "Fault", "FaultSwitch", "FaultInjector", "HTTP_FAULT_MODES", "SqliteState",
-           "locked", "admin_router", "simulator_parser", "run", "serve_in_thread", "free_port"]
+           "locked", "admin_router", "fault_router", "simulator_parser", "run", "serve_in_thread", "free_port"]
 
 HTTP_FAULT_MODES = ("http_503", "http_500", "http_429", "timeout")
 """``http_<status>``: answer that status instead of handling the call (nothing applied).
@@ -241,6 +241,27 @@ StaffChangeHandler = Callable[[str, str, str | None], Mapping[str, Any]]
 """``(reference, status, note) -> record``; raise ``LookupError`` (404) or ``ValueError`` (422)."""
 
 
+def fault_router(faults: FaultSwitch, prefix: str = "/admin") -> APIRouter:
+    """``POST {prefix}/faults`` (``FaultRequest``: arm) and ``DELETE {prefix}/faults`` (disarm),
+    each answering ``{"pending": n}``; an unknown mode is a 422."""
+    router = APIRouter(prefix=prefix, tags=["admin"])
+
+    @router.post("/faults")
+    def arm_faults(body: FaultRequest) -> dict[str, Any]:
+        try:
+            faults.arm(body.count, body.mode, body.delay_seconds, body.retry_after)
+        except ValueError as exc:
+            raise HTTPException(422, str(exc)) from exc
+        return {"pending": faults.pending}
+
+    @router.delete("/faults")
+    def clear_faults() -> dict[str, Any]:
+        faults.clear()
+        return {"pending": 0}
+
+    return router
+
+
 def admin_router(*, stats: Callable[[], Mapping[str, Any]], faults: FaultSwitch | None = None,
                  clock: Clock | None = None,
                  staff_change: StaffChangeHandler | None = None) -> APIRouter:
@@ -252,18 +273,7 @@ def admin_router(*, stats: Callable[[], Mapping[str, Any]], faults: FaultSwitch 
         return dict(stats())
 
     if faults is not None:
-        @router.post("/faults")
-        def arm_faults(body: FaultRequest) -> dict[str, Any]:
-            try:
-                faults.arm(body.count, body.mode, body.delay_seconds, body.retry_after)
-            except ValueError as exc:
-                raise HTTPException(422, str(exc)) from exc
-            return {"pending": faults.pending}
-
-        @router.delete("/faults")
-        def clear_faults() -> dict[str, Any]:
-            faults.clear()
-            return {"pending": 0}
+        router.include_router(fault_router(faults, prefix=""))
 
     if clock is not None:
         @router.get("/clock")

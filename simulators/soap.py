@@ -2,31 +2,29 @@
 
 ``soap_app`` serves a WSDL and dispatches document/literal requests to handlers by the local name of
 the Body's first child. Handlers take a ``SoapRequest`` and return the response element (it is put
-in an envelope) or raise ``SoapFault``. ``FaultSwitch`` injects transient failures for tests.
+in an envelope) or raise ``SoapFault``. ``FaultSwitch`` (``simulators.kit``'s, with SOAP modes)
+injects transient failures for tests; the admin endpoints are the kit's.
 """
 from __future__ import annotations
 
 import asyncio
 import logging
-import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
 from fastapi import FastAPI, Request, Response
 from lxml import etree
-from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
+
+from simulators import kit
 
 log = logging.getLogger(__name__)
 
 SOAP_ENV = "http://schemas.xmlsoap.org/soap/envelope/"
 WSDL_SOAP = "http://schemas.xmlsoap.org/wsdl/soap/"
 WSSE = "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-secext-1.0.xsd"
-
-FaultMode = Literal["server_fault", "http_503", "timeout"]
-
 
 class SoapFault(Exception):
     """A SOAP fault the simulator answers with (HTTP 500)."""
@@ -93,55 +91,23 @@ def username_token(request: SoapRequest) -> tuple[str, str] | None:
     return username, password
 
 
-class FaultSwitch:
-    """Transient faults armed by tests or the demo, consumed one per SOAP call.
+SOAP_FAULT_MODES = ("server_fault", "http_503", "timeout")
+"""``server_fault``: a soap:Server fault; ``http_503``: plain HTTP 503; ``timeout``: the request IS
+applied, then the answer is held back ``delay_seconds``, past the client's timeout, so the client
+cannot know the outcome."""
 
-    Modes: ``server_fault`` (a soap:Server fault), ``http_503`` (plain HTTP 503), ``timeout``
-    (the request IS applied, then the answer is held back ``delay_seconds``, past the client's
-    timeout, so the client cannot know the outcome).
-    """
+
+class FaultSwitch(kit.FaultSwitch):
+    """The kit's fault switch with the SOAP simulators' modes (``server_fault`` by default)."""
 
     def __init__(self, default_delay_seconds: float = 3.0) -> None:
-        self._lock = threading.Lock()
-        self._armed: list[tuple[str, float]] = []
-        self.default_delay_seconds = default_delay_seconds
-
-    def arm(self, n: int, mode: FaultMode = "server_fault", delay_seconds: float | None = None) -> None:
-        """Fail the next ``n`` calls in ``mode`` (added after any already armed)."""
-        if mode not in ("server_fault", "http_503", "timeout"):
-            raise ValueError(f"unknown fault mode {mode!r}")
-        delay = self.default_delay_seconds if delay_seconds is None else delay_seconds
-        with self._lock:
-            self._armed.extend([(mode, delay)] * max(0, n))
-
-    def clear(self) -> None:
-        with self._lock:
-            self._armed.clear()
-
-    def take(self) -> tuple[str, float] | None:
-        """The fault for this call (mode, delay), or None."""
-        with self._lock:
-            return self._armed.pop(0) if self._armed else None
-
-    @property
-    def pending(self) -> int:
-        with self._lock:
-            return len(self._armed)
+        super().__init__(modes=SOAP_FAULT_MODES, default_delay_seconds=default_delay_seconds)
 
 
-class FaultRequest(BaseModel):
-    count: int = Field(ge=0, le=1000)
-    mode: FaultMode = "server_fault"
-    delay_seconds: float | None = Field(default=None, ge=0, le=120)
-
-
-def add_fault_admin(app: FastAPI, faults: FaultSwitch, path: str = "/admin/faults") -> None:
-    """POST {path} {"count": n, "mode": ..., "delay_seconds": ...} arms ``faults``."""
-
-    @app.post(path)
-    def arm_faults(body: FaultRequest) -> dict[str, Any]:
-        faults.arm(body.count, body.mode, body.delay_seconds)
-        return {"pending": faults.pending}
+def add_fault_admin(app: FastAPI, faults: kit.FaultSwitch) -> None:
+    """The kit's fault endpoints on ``app``: ``POST /admin/faults`` ``{"count": n, "mode": ...,
+    "delay_seconds": ...}`` arms ``faults``; ``DELETE /admin/faults`` disarms them."""
+    app.include_router(kit.fault_router(faults))
 
 
 def envelope(element: etree._Element) -> bytes:
@@ -205,7 +171,7 @@ async def _hold_back(request: Request, delay: float) -> None:
 
 def soap_app(*, wsdl_text: str, handlers: Mapping[str, Handler], path: str = "/soap",
              authenticate: Callable[[SoapRequest], None] | None = None,
-             title: str = "SOAP simulator", faults: FaultSwitch | None = None) -> FastAPI:
+             title: str = "SOAP simulator", faults: kit.FaultSwitch | None = None) -> FastAPI:
     """A FastAPI app speaking SOAP 1.1 at ``path``.
 
     GET {path}?wsdl serves the WSDL (soap:address rewritten to the request's URL); POST {path} parses

@@ -28,8 +28,9 @@ from simulators import world
 from simulators.revenues.store import (SBRR_MAX_RATEABLE_VALUE, Applied, ReferenceClash,
                                        RevenuesStore, UnknownRecord, iso, rebilled_balance,
                                        utc_now)
-from simulators.soap import (FaultSwitch, SoapFault, SoapRequest, add_fault_admin, child,
-                             child_text, soap_app, username_token)
+from simulators.kit import admin_router
+from simulators.soap import (FaultSwitch, SoapFault, SoapRequest, child, child_text, soap_app,
+                             username_token)
 
 NS = "http://revenues.example.gov.uk/northgate/v1"
 WSDL_PATH = (Path(__file__).resolve().parents[2] / "connectors" / "revenues" / "wsdl"
@@ -316,11 +317,9 @@ def create_app(db_path: Path, *, username: str, password: str, seed_demo: bool =
                    title="Revenues simulator (NEC/Northgate style)", faults=faults)
     app.state.store = store
     app.state.faults = faults
-    add_fault_admin(app, faults)
-
-    @app.get("/admin/stats")
-    def stats() -> dict[str, Any]:
-        return {**store.stats(), "calls": service.calls(), "faults_pending": faults.pending}
+    app.include_router(admin_router(
+        stats=lambda: {**store.stats(), "calls": service.calls(), "faults_pending": faults.pending},
+        faults=faults))
 
     @app.post("/admin/requests/{reference}/status")
     def change_status(reference: str, body: StatusChange) -> dict[str, Any]:

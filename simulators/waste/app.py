@@ -21,7 +21,8 @@ from fastapi import FastAPI, HTTPException
 from lxml import etree
 from pydantic import BaseModel, Field
 
-from simulators.soap import FaultSwitch, SoapFault, SoapRequest, add_fault_admin, child, child_text, soap_app
+from simulators.kit import admin_router
+from simulators.soap import FaultSwitch, SoapFault, SoapRequest, child, child_text, soap_app
 from simulators.waste import responses
 from simulators.waste.store import (GENERAL, STAFF_USER, BartecError, NewRequest, WasteStore,
                                     parse_moment)
@@ -204,11 +205,7 @@ def create_app(db_path: str | Path, *, username: str, password: str, seed_demo: 
                    title="Waste back office simulator (Bartec Collective style)", faults=faults)
     app.state.store = store
     app.state.faults = faults
-    add_fault_admin(app, faults)
-
-    @app.get("/admin/stats")
-    def stats() -> dict[str, Any]:
-        return store.stats()
+    app.include_router(admin_router(stats=store.stats, faults=faults))
 
     @app.post("/admin/requests/{service_code}/status")
     def staff_change(service_code: str, body: StatusChange) -> dict[str, Any]:
