@@ -16,14 +16,19 @@ class Size:
     soap_calls: int
     """Calls per SOAP build-and-parse measurement."""
     licensing_rows: int
+    latency_cases: int
+    """Webhooks one at a time through the real scheduler (deliverable 3; ``--real-stack`` only)."""
+    throughput_cases: int
+    """Cases through each design on the real scheduler (deliverable 4; ``--real-stack`` only)."""
     batch_size: int = 200
 
 
 SIZES = {
     "full": Size("full", cases=10_000, ledger_cases=5_000, sftp_megabytes=100, soap_calls=2_000,
-                 licensing_rows=2_000),
+                 licensing_rows=2_000, latency_cases=100, throughput_cases=500),
     "small": Size("small", cases=1_000, ledger_cases=1_000, sftp_megabytes=20, soap_calls=500,
-                  licensing_rows=300),
+                  licensing_rows=300, latency_cases=30, throughput_cases=200),
     "tiny": Size("tiny", cases=60, ledger_cases=60, sftp_megabytes=1, soap_calls=20,
-                 licensing_rows=10, batch_size=20),
+                 licensing_rows=10, latency_cases=3, throughput_cases=20,
+                 batch_size=20),
 }
