@@ -133,10 +133,17 @@ class BackOfficeRecord:
     status: str
     """The back office's own status word."""
     fields: Mapping[str, Any] = dataclass_field(default_factory=dict)
-    """Values to compare with what the hub sent, named as in the operation's payload model."""
+    """Values to compare with what the hub sent, named as in the operation's payload model
+    (dotted for nested models: ``applicant.name``) in JSON form (dates as ISO text), as
+    ``connectors.fields.flat_fields`` gives them for the validated payload. Only the fields the
+    back office holds and the hub sent are here: a name absent here is not compared."""
     crm_status: str | None = None
     """The CRM status this back-office status maps to, where the connector knows one."""
     changed_at: datetime | None = None
+    """When the back office last changed the record (aware UTC), where it says."""
+    operation: str | None = None
+    """The operation (``connectors.base.Connector.operations`` key) the record came from, where
+    the back office tells (its request or licence type); None when it cannot."""
 
 
 @dataclass(frozen=True)
@@ -221,13 +228,13 @@ class Connector(ABC, Generic[ConfigT]):
     operations: ClassVar[Mapping[str, type[BaseModel]]]
     """Operation name -> pydantic model of its payload."""
     lookup_kinds: ClassVar[tuple[str, ...]] = ()
+    """The ``kind`` values ``lookup`` answers (the contract suite calls each with hostile input)."""
     records_sorted_by_key: ClassVar[bool] = False
     """True when ``records()`` yields records in ascending ``key`` order (None keys last)."""
-    """The ``kind`` values ``lookup`` answers (the contract suite calls each with hostile input)."""
 
     #: The public methods the guard wraps (a subclass may add its own, e.g. streaming reads).
     guarded_methods: ClassVar[tuple[str, ...]] = ("check", "submit", "fetch_updates", "lookup",
-                                                  "snapshot")
+                                                  "snapshot", "records")
 
     def __init__(self, config: ConfigT) -> None:
         self.config = config
@@ -299,6 +306,15 @@ class Connector(ABC, Generic[ConfigT]):
         """Release connections (optional)."""
 
     # -- helpers for implementations ----------------------------------------------------------
+    def page_size_for(self, page_size: int, *, maximum: int) -> int:
+        """``page_size`` checked against what the back office allows (1 to ``maximum``), or
+        ``PermanentError(code="config")`` naming the limit: a caller's mistake, never a crash."""
+        if isinstance(page_size, bool) or not isinstance(page_size, int) \
+                or not 1 <= page_size <= maximum:
+            raise PermanentError(f"{self.system_id()}.records: page_size must be 1 to {maximum}",
+                                 code="config", field="page_size")
+        return page_size
+
     def validate(self, command: Command) -> BaseModel:
         """The command's payload as its operation model, or ``Rejected`` naming the bad field."""
         model = self.operations.get(command.operation)
@@ -455,7 +471,11 @@ def _guard(method: Callable[..., Any]) -> Callable[..., Any]:
     @functools.wraps(method)
     def guarded(self: Connector, *args: Any, **kwargs: Any) -> Any:
         try:
-            return method(self, *args, **kwargs)
+            result = method(self, *args, **kwargs)
+            if name == "records" and isinstance(result, Iterator):
+                # a streaming read that returns an iterator: guard its iteration too
+                return _guard_iterator(self, result, settle)
+            return result
         except NotImplementedError:
             raise   # "this connector has no such look-up": the caller answers 404
         except Exception as exc:
@@ -466,6 +486,21 @@ def _guard(method: Callable[..., Any]) -> Callable[..., Any]:
         raise error from cause
     guarded._guarded = True  # type: ignore[attr-defined]
     return guarded
+
+
+def _guard_iterator(connector: Connector, items: Iterator[Any],
+                    settle: Callable[[Connector, BaseException], BaseException]) -> Iterator[Any]:
+    try:
+        yield from items
+        return
+    except NotImplementedError:
+        raise
+    except Exception as exc:
+        error = settle(connector, exc)
+        if error is exc:
+            raise
+        cause = scrubbed(exc)
+    raise error from cause
 
 
 def _retry_outcome(command: Command, exc: ConnectorError, message: str) -> Outcome:

@@ -2,7 +2,8 @@
 from __future__ import annotations
 
 import re
-from typing import Annotated
+from collections.abc import Mapping
+from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, StringConstraints
 
@@ -57,3 +58,24 @@ class Address(OperationModel):
     line2: str | None = None
     town: NonEmpty
     postcode: Postcode
+
+
+def flat_fields(values: BaseModel | Mapping[str, Any]) -> dict[str, Any]:
+    """A validated payload (or its ``model_dump(mode="json")``) as ``{dotted name: JSON value}``:
+    nested models become ``applicant.name``, lists and scalars stay as they are, ``None`` is kept.
+
+    This is the form of ``BackOfficeRecord.fields``: a connector reports what the back office holds
+    under these names, and reconciliation compares them with ``flat_fields`` of the payload the
+    hub sent (validated by the operation's model), name by name."""
+    dumped = values.model_dump(mode="json") if isinstance(values, BaseModel) else dict(values)
+    flat: dict[str, Any] = {}
+
+    def walk(prefix: str, value: Any) -> None:
+        if isinstance(value, Mapping):
+            for name, item in value.items():
+                walk(f"{prefix}.{name}" if prefix else str(name), item)
+        else:
+            flat[prefix] = value
+
+    walk("", dumped)
+    return flat

@@ -40,6 +40,18 @@ anything; a connector that needs them bent is wrong, not the suite):
    for each ``n`` in each harness instance (a fresh prefix per test), so tests never share state.
 9. **Real sockets.** The connector talks to its simulator (or recorded fixtures) over the real
    protocol: HTTP, SSH/SFTP, SQL. No patched client.
+10. **Records are the back office's own.** ``records()`` reads the back office's list (a listing
+    operation, a table, an extract file), never the connector's memory of what it sent: a
+    fresh connector instance finds what another one created. Each created record is listed
+    once, under the back office's reference and the command's key, with the fields the back
+    office holds named and shaped as ``connectors.fields.flat_fields`` of the validated payload
+    (so reconciliation can compare them with what was sent). Records that carry no hub key (made
+    by staff) may be listed with ``key=None``.
+11. **Records page.** ``records(page_size=n)`` asks for at most ``n`` per request and follows
+    the back office's paging to the end, listing nothing twice across a page boundary; a
+    connector that says ``records_sorted_by_key`` yields ascending keys (``None`` last).
+    ``page_size`` outside what the back office allows, and any ``since``, answer or raise a
+    classified error; nothing else escapes (the guard wraps the iteration, not only the call).
 """
 from __future__ import annotations
 
@@ -51,8 +63,9 @@ from typing import Protocol
 
 import pytest
 
-from connectors.base import Command, Connector, Outcome, OutcomeStatus, Update
+from connectors.base import BackOfficeRecord, Command, Connector, Outcome, OutcomeStatus, Update
 from connectors.errors import ConnectorError, PermanentError
+from connectors.fields import flat_fields
 
 
 class ContractHarness(Protocol):
@@ -181,6 +194,60 @@ class ConnectorContractSuite:
         leaked = [v for v in contract_harness.personal_values if v and v in text]
         assert not leaked, f"personal data reached the logs ({len(leaked)} values)"
 
+    # -- records(): the back office's list, for reconciliation (rules 10 and 11) -----------------
+    def test_records_return_what_submit_created(self, contract_harness: ContractHarness) -> None:
+        """A fresh connector lists each created record once, under its key and reference, with
+        the fields the back office holds equal to what was sent (rule 10)."""
+        _needs_records(contract_harness.connector())
+        commands = [contract_harness.command(20), contract_harness.command(21)]
+        outcomes = _submit(contract_harness, contract_harness.connector(), commands)
+        assert all(o.status is OutcomeStatus.CONFIRMED for o in outcomes), outcomes
+        reader = contract_harness.connector()
+        since = datetime.now(timezone.utc) - timedelta(days=1)
+        for listed in (list(reader.records()), list(reader.records(since=since))):
+            by_key = _by_key(listed, [c.key for c in commands])
+            for command, outcome in zip(commands, outcomes):
+                [record] = by_key[command.key]
+                assert record.reference == outcome.reference, record.reference
+                assert record.status, "a record carries the back office's status word"
+                assert record.fields, "a record carries the fields the back office holds"
+                expected = flat_fields(reader.validate(command))
+                unknown = sorted(set(record.fields) - set(expected))
+                assert not unknown, f"fields not named as in the payload model: {unknown}"
+                differ = sorted(n for n, v in record.fields.items() if expected[n] != v)
+                assert not differ, f"fields differ from what was sent: {differ}"
+                if record.operation is not None:
+                    assert record.operation == command.operation
+                if record.changed_at is not None:
+                    assert record.changed_at.utcoffset() is not None, "aware times only"
+
+    def test_records_page_across_page_boundaries(self, contract_harness: ContractHarness) -> None:
+        """More records than one page: each listed once, in key order when promised (rule 11)."""
+        _needs_records(contract_harness.connector())
+        commands = [contract_harness.command(n) for n in (22, 23, 24)]
+        outcomes = _submit(contract_harness, contract_harness.connector(), commands)
+        assert all(o.status is OutcomeStatus.CONFIRMED for o in outcomes), outcomes
+        reader = contract_harness.connector()
+        for page_size in (1, 2):
+            listed = list(reader.records(page_size=page_size))
+            assert len(listed) > page_size, "the listing spans several pages"
+            by_key = _by_key(listed, [c.key for c in commands])
+            assert all(len(by_key[c.key]) == 1 for c in commands), "each record listed once"
+            references = [r.reference for r in listed]
+            assert len(references) == len(set(references)), "nothing listed twice"
+            if type(reader).records_sorted_by_key:
+                keys = [r.key for r in listed]
+                assert keys == sorted(keys, key=lambda k: (k is None, k or "")), "key order"
+
+    def test_records_hostile_input_is_classified(self, contract_harness: ContractHarness) -> None:
+        _needs_records(contract_harness.connector())
+        connector = contract_harness.connector()
+        for page_size in (0, -1, 10**9):
+            _classified(lambda: list(connector.records(page_size=page_size)))
+        for since in (datetime(2000, 1, 1), datetime(9999, 1, 1, tzinfo=timezone.utc),
+                      datetime.now(timezone.utc) + timedelta(days=3650)):
+            _classified(lambda: list(connector.records(since=since, page_size=3)))
+
     # -- hostile input: every failure classified -------------------------------------------------
     def test_no_unclassified_exception_escapes(self, contract_harness: ContractHarness) -> None:
         """Whatever a contract method is given, it answers or raises a ``connectors.errors``
@@ -210,6 +277,22 @@ class ConnectorContractSuite:
             for params in hostile_params:
                 _classified(lambda: connector.lookup(kind, params))
         _classified(lambda: connector.snapshot(["", "\x00", "k" * 500, "<b>k</b>", real.key]))
+
+
+def _needs_records(connector: Connector) -> None:
+    if type(connector).records is Connector.records:
+        pytest.skip(f"{type(connector).__name__} has no records() yet")
+
+
+def _by_key(records: list[BackOfficeRecord], keys: Sequence[str]) -> dict[str, list[BackOfficeRecord]]:
+    found: dict[str, list[BackOfficeRecord]] = {key: [] for key in keys}
+    for record in records:
+        assert isinstance(record, BackOfficeRecord), type(record)
+        if record.key in found:
+            found[record.key].append(record)
+    missing = [key for key, listed in found.items() if not listed]
+    assert not missing, f"created records not listed: {missing}"
+    return found
 
 
 def _classified(call):  # type: ignore[no-untyped-def]

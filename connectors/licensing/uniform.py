@@ -12,7 +12,7 @@ Decisions made by licensing staff (granted, refused, further information) are re
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import date, datetime, timezone
 from typing import Any, ClassVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -23,7 +23,8 @@ from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import URL, make_url
 from tenacity import RetryCallState, Retrying
 
-from connectors.base import Command, Connector, ConnectorConfig, Outcome, OutcomeStatus, Update
+from connectors.base import (BackOfficeRecord, Command, Connector, ConnectorConfig, Outcome,
+                             OutcomeStatus, Update)
 from connectors.errors import (ConnectorError, PermanentError, Rejected, error_class_name,
                                scrubbed)
 from connectors.fields import is_reference, is_status_word
@@ -36,6 +37,11 @@ log = logging.getLogger(__name__)
 
 #: Applications written per transaction by a batch submit.
 BATCH_ROWS = 200
+#: The largest page ``records()`` reads in one SELECT.
+MAX_RECORDS_PAGE = 5000
+#: Collations that order text by code point (as Python sorts ``str``), per dialect, so keyset
+#: pages and ``records_sorted_by_key`` mean the same on every database.
+_BINARY_COLLATION = {"postgresql": "C", "mysql": "utf8mb4_bin", "mariadb": "utf8mb4_bin"}
 
 #: Operation -> the licensing system's licence-type code (``LIC_TYPE``).
 DEFAULT_LICENCE_TYPES: dict[str, str] = {
@@ -164,6 +170,7 @@ class UniformConnector(Connector[UniformConfig]):
     Config = UniformConfig
     operations = OPERATIONS
     lookup_kinds = ("premises", "application")
+    records_sorted_by_key = True
 
     def __init__(self, config: UniformConfig) -> None:
         super().__init__(config)
@@ -619,6 +626,58 @@ class UniformConnector(Connector[UniformConfig]):
                         "changed_at": self._to_utc(row["last_updated"])}
         return found
 
+    def records(self, *, since: datetime | None = None,
+                page_size: int = 500) -> Iterator[BackOfficeRecord]:
+        """Every application carrying a hub key (``EXT_REF``), in ascending key order, read by a
+        keyed SELECT with keyset pagination (``EXT_REF > last key``, binary collation, one short
+        read per page: nothing held open between pages), joined to its applicant (party) row for
+        the fields the hub sent. ``since``: only rows whose ``LAST_UPDATED`` is at or after it.
+        A row the hub cannot read is set aside (reported) and the read goes on."""
+        size = self.page_size_for(page_size, maximum=MAX_RECORDS_PAGE)
+        t = self.tables
+        app, party = t.application, t.party
+        key_col = app.c.ext_ref
+        collation = _BINARY_COLLATION.get(self.engine.dialect.name)
+        ordered = key_col.collate(collation) if collation else key_col
+        kinds = {code: op for op, code in self.config.licence_types.items()}
+        columns = [*_keyed(app.c.ext_ref, app.c.app_ref, app.c.lic_type, app.c.status,
+                           app.c.applicant_name, app.c.premises_ref, app.c.activity,
+                           app.c.site_desc, app.c.payment_ref, app.c.last_updated),
+                   *[c.label(f"party_{c.key}") for c in (
+                       party.c.date_of_birth, party.c.email, party.c.phone, party.c.addr_line1,
+                       party.c.addr_line2, party.c.town, party.c.postcode,
+                       party.c.driving_licence_no)]]
+        base = (select(*columns).select_from(app.outerjoin(party, party.c.party_id == app.c.party_id))
+                .where(key_col.is_not(None)).order_by(ordered).limit(size))
+        if since is not None:
+            base = base.where(app.c.last_updated >= self._to_backoffice(since))
+        last: str | None = None
+        while True:
+            stmt = base if last is None else base.where(ordered > last)
+            with classified(f"{self.system_id()} records"), self.engine.connect() as conn:
+                rows = list(conn.execute(stmt).mappings().all())
+            for row in rows:
+                record = self._record(row, kinds)
+                if record is not None:
+                    yield record
+            if len(rows) < size:
+                return
+            last = rows[-1]["ext_ref"]
+
+    def _record(self, row: Mapping[str, Any], kinds: Mapping[str, str]) -> BackOfficeRecord | None:
+        problem = _row_problem(row)
+        if problem is not None:
+            ref = row["app_ref"] if is_reference(row["app_ref"]) else "(no reference)"
+            self.set_aside(operation="records", entry=f"application {ref}", field=problem[0],
+                           reason=problem[1], code="bad-value")
+            return None
+        status = str(row["status"]).strip().upper()
+        operation = kinds.get(row["lic_type"])
+        return BackOfficeRecord(
+            reference=row["app_ref"], key=row["ext_ref"], status=status,
+            fields=_application_fields(row, operation), crm_status=self.config.crm_statuses.get(status),
+            changed_at=self._to_utc(row["last_updated"]), operation=operation)
+
     def lookup(self, kind: str, params: Mapping[str, Any]) -> Any:
         """``premises`` (``premises_ref``) -> the premises record or None;
         ``application`` (``reference`` or ``key``) -> its status or None."""
@@ -637,6 +696,39 @@ class UniformConnector(Connector[UniformConfig]):
         with classified(f"{self.system_id()} lookup {kind}"), self.engine.connect() as conn:
             row = conn.execute(stmt).mappings().first()
         return dict(row) if row is not None else None
+
+
+def _application_fields(row: Mapping[str, Any], operation: str | None) -> dict[str, Any]:
+    """The application's values named as in the operation's payload model (``flat_fields``
+    form), limited to the fields that model has; none for an unknown licence type."""
+    model = OPERATIONS.get(operation or "")
+    if model is None:
+        return {}
+    born = row["party_date_of_birth"]
+    fields: dict[str, Any] = {
+        "applicant.name": row["applicant_name"],
+        "applicant.date_of_birth": _as_date(born).isoformat() if born is not None else None,
+        "applicant.email": row["party_email"], "applicant.phone": row["party_phone"],
+        "premises_ref": row["premises_ref"], "payment_ref": row["payment_ref"],
+        "driving_licence_number": row["party_driving_licence_no"],
+    }
+    if row["party_addr_line1"] is None and row["party_town"] is None:
+        fields["applicant.address"] = None
+    else:
+        fields.update({"applicant.address.line1": row["party_addr_line1"],
+                       "applicant.address.town": row["party_town"],
+                       "applicant.address.postcode": row["party_postcode"]})
+        if row["party_addr_line2"] is not None:
+            fields["applicant.address.line2"] = row["party_addr_line2"]
+    if model is PremisesLicence:
+        fields["activities"] = [a for a in (row["activity"] or "").split(",") if a]
+    elif model is AnimalEstablishmentLicence:
+        fields["activity"] = row["activity"]
+    elif model is StreetTradingConsent:
+        fields["commodities"] = row["activity"]
+        fields["pitch"] = row["site_desc"]
+    top = set(model.model_fields)
+    return {name: value for name, value in fields.items() if name.split(".")[0] in top}
 
 
 def _row_problem(row: Mapping[str, Any]) -> tuple[str, str] | None:

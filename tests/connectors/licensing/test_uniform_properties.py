@@ -83,3 +83,65 @@ def test_rows_are_read_or_set_aside_naming_the_column(office: LicensingBackOffic
                                                        if "_bad" in r)
     for update in updates:
         assert update.crm_status in ("closed", "open", None)
+
+
+@st.composite
+def keyed_rows(draw: st.DrawFn) -> list[dict[str, object]]:
+    """Application rows as the schema allows them: any EXT_REF text up to 64 characters (mixed
+    case, non-ASCII), NULL keys (staff-made rows), NULL applicant party, unknown licence types."""
+    keys = draw(st.lists(st.text(st.characters(codec="utf-8", exclude_categories=["Cs", "Cc"]),
+                                 min_size=1, max_size=64), max_size=12, unique=True))
+    out = []
+    for n, key in enumerate(keys + [None] * draw(st.integers(0, 2))):
+        row: dict[str, object] = {
+            "APP_REF": f"26/{n:05d}/X", "EXT_REF": key,
+            "LIC_TYPE": draw(st.sampled_from(["PREM", "STR", "HCD", "ZZZ"])),
+            "APPLICANT_NAME": draw(st.sampled_from(["A Name", "<b>x</b>", ""])),
+            "STATUS": draw(st.sampled_from(["RECEIVED", "granted", " REFUSED "])),
+            "LAST_UPDATED": BASE + timedelta(minutes=draw(st.integers(-30, 30))),
+            "ACTIVITY": draw(st.sampled_from([None, "", "sale_of_alcohol,late_night_refreshment"])),
+            "SITE_DESC": draw(st.sampled_from([None, "Market Square"])),
+            "PAYMENT_REF": draw(st.sampled_from([None, "PAY-1"])),
+            "PARTY_ID": draw(st.sampled_from([None, 999999]))}
+        if key is not None and draw(st.integers(0, 4)) == 0:
+            row["STATUS"], row["_bad"] = draw(st.sampled_from(["", "<i>x</i>"])), "status"
+        out.append(row)
+    return out
+
+
+@PROFILE
+@given(generated=keyed_rows(), page_size=st.integers(1, 5),
+       since_minutes=st.none() | st.integers(-40, 40))
+def test_records_list_every_keyed_row_once_in_key_order(office: LicensingBackOffice,
+                                                        generated: list[dict[str, object]],
+                                                        page_size: int,
+                                                        since_minutes: int | None) -> None:
+    with office.engine.begin() as conn:
+        conn.execute(delete(office.application))
+        for row in generated:
+            conn.execute(insert(office.application).values(
+                **{k: v for k, v in row.items() if not k.startswith("_")}))
+    connector = UniformConnector(UniformConfig(url=office.url, retry_attempts=1))
+    findings: list = []
+    connector.report = findings.append
+    since = None if since_minutes is None else \
+        (BASE + timedelta(minutes=since_minutes)).replace(tzinfo=timezone.utc)
+    try:
+        listed = list(connector.records(since=since, page_size=page_size))
+    finally:
+        connector.close()
+    wanted = [r for r in generated if r["EXT_REF"] is not None
+              and (since is None or r["LAST_UPDATED"] >= since.replace(tzinfo=None))]  # type: ignore[operator]
+    good = [r for r in wanted if "_bad" not in r]
+    assert [r.key for r in listed] == sorted(str(r["EXT_REF"]) for r in good), \
+        "each keyed row once, in code-point order of the key, across pages"
+    assert [f.field for f in findings] == ["status"] * (len(wanted) - len(good))
+    for record in listed:
+        assert record.status == record.status.strip().upper()
+        assert record.changed_at is not None and record.changed_at.tzinfo is not None
+        if record.operation is None:
+            assert record.fields == {}, "an unknown licence type has no payload model"
+        else:
+            assert record.fields["applicant.address"] is None, "no applicant row: no address"
+            assert "driving_licence_number" not in record.fields or \
+                record.operation.endswith("driver")
