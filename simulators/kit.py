@@ -15,6 +15,18 @@ Every simulator built on the kit answers the same admin API, so tests
                                                        changes a record (what status sync must find)
 =====================================================  ===============================================
 
+and, for reconciliation (``drift_router``; REST and SOAP simulators alike), drift on purpose:
+changes made behind the hub's back that no change feed reports:
+
+=====================================================  ===============================================
+``POST /admin/drift/records/{reference}``              ``{"status"?, "fields"?: {vendor name: value}}``:
+                                                       change a record's status or values silently
+``DELETE /admin/drift/records/{reference}``            delete a record
+``POST /admin/drift/records``                          ``{"key", "like", "status"?}``: add a record
+                                                       carrying the hub key ``key``, copied from
+                                                       record ``like``; answers its ``reference``
+=====================================================  ===============================================
+
 Parts: ``Clock`` (UTC, microseconds, strictly increasing), ``FaultSwitch`` (armed faults, one per
 call), ``FaultInjector`` (ASGI middleware applying them to HTTP APIs), ``admin_router``,
 ``SqliteState`` (state that survives a restart, one lock, immediate transactions),
@@ -46,7 +58,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from simulators.serving import free_port, serve_in_thread
 
 __all__ = ["Clock", "Fault", "FaultSwitch", "FaultInjector", "HTTP_FAULT_MODES", "SqliteState",
-           "locked", "admin_router", "fault_router", "simulator_parser", "run", "serve_in_thread", "free_port"]
+           "locked", "admin_router", "drift_router", "fault_router", "simulator_parser", "run", "serve_in_thread", "free_port"]
 
 HTTP_FAULT_MODES = ("http_503", "http_500", "http_429", "timeout")
 """``http_<status>``: answer that status instead of handling the call (nothing applied).
@@ -294,6 +306,50 @@ def admin_router(*, stats: Callable[[], Mapping[str, Any]], faults: FaultSwitch 
                 raise HTTPException(404, "record not found") from exc
             except ValueError as exc:
                 raise HTTPException(422, str(exc)) from exc
+
+    return router
+
+
+class DriftChange(BaseModel):
+    status: str | None = Field(default=None, min_length=1, max_length=40)
+    fields: dict[str, str | int | None] = Field(default_factory=dict, max_length=20)
+
+
+class DriftAdd(BaseModel):
+    key: str = Field(min_length=1, max_length=200)
+    like: str = Field(min_length=1, max_length=120)
+    status: str | None = Field(default=None, min_length=1, max_length=40)
+
+
+def drift_router(*, change: Callable[[str, str | None, Mapping[str, Any]], Mapping[str, Any]],
+                 delete: Callable[[str], Mapping[str, Any]],
+                 add: Callable[[str, str, str | None], Mapping[str, Any]]) -> APIRouter:
+    """``/admin/drift/...`` (module docstring): the simulator's own functions change, delete and
+    add records behind the hub's back. They raise ``LookupError`` for an unknown record (404)
+    and ``ValueError`` for a field or value they cannot take (422)."""
+    router = APIRouter(prefix="/admin/drift", tags=["admin"])
+
+    def answer(call: Callable[[], Mapping[str, Any]]) -> dict[str, Any]:
+        try:
+            return dict(call())
+        except LookupError as exc:
+            raise HTTPException(404, "record not found") from exc
+        except ValueError as exc:
+            raise HTTPException(422, str(exc)) from exc
+
+    @router.post("/records/{reference}")
+    def drift_change(reference: str, body: DriftChange) -> dict[str, Any]:
+        if body.status is None and not body.fields:
+            raise HTTPException(422, "nothing to change: give status or fields")
+        return answer(lambda: change(reference, body.status, body.fields))
+
+    @router.delete("/records/{reference}")
+    def drift_delete(reference: str) -> dict[str, Any]:
+        return answer(lambda: delete(reference))
+
+    @router.post("/records")
+    def drift_add(body: DriftAdd) -> dict[str, Any]:
+        return answer(lambda: add(body.key, body.like, body.status))
 
     return router
 

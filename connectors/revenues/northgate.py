@@ -9,7 +9,7 @@ unknown (timeout after sending, or ``Command.maybe_sent``) the connector asks ``
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -17,7 +17,8 @@ from typing import Any, ClassVar
 
 from pydantic import BaseModel, TypeAdapter, ValidationError, field_validator
 
-from connectors.base import Command, Connector, Outcome, OutcomeStatus, SecretConfig, Update
+from connectors.base import (BackOfficeRecord, Command, Connector, Outcome, OutcomeStatus,
+                             SecretConfig, Update)
 from connectors.errors import (Rejected, UnknownOutcomeError, UnreadableAnswer,
                                unknown_outcome_if_unreadable)
 from connectors.revenues.operations import (OPERATIONS, BusinessRatesRelief, ChangeOfAddress,
@@ -36,6 +37,22 @@ CLOSED_STATUSES = frozenset({"COMPLETED", "CLOSED", "CANCELLED", "REJECTED", "RE
 HELD = "HELD"
 #: Step suffixes of a change of address, in order; the first is the move's main reference.
 MOVE_STEPS = ("out", "in", "bill")
+
+#: RequestList answers at most this many requests per call (the service's MaxResults limit).
+MAX_LIST_PAGE = 1000
+#: Request type -> the operation whose main request it is (steps /in and /bill are not listed).
+REQUEST_OPERATIONS = {"MOVE_OUT": "ctax.change_of_address",
+                      "DISCOUNT": "ctax.single_person_discount",
+                      "DIRECT_DEBIT": "ctax.direct_debit",
+                      "RELIEF": "nndr.relief_application"}
+#: RequestList ``Details`` element -> payload field, per request type (bank details are never
+#: listed by the back office, so they are not compared).
+_DETAIL_FIELDS = {"MOVE_OUT": {"MovedOn": "moved_on"},
+                  "DISCOUNT": {"EffectiveFrom": "effective_from",
+                               "AdultsResident": "adults_resident"},
+                  "DIRECT_DEBIT": {"PaymentDay": "payment_day"},
+                  "RELIEF": {"ReliefType": "relief_type", "EffectiveFrom": "effective_from"}}
+_INTEGER_FIELDS = {"adults_resident", "payment_day"}
 
 _CTAX_REF = TypeAdapter(CtaxAccountRef)
 _NNDR_REF = TypeAdapter(NndrAccountRef)
@@ -202,6 +219,67 @@ class NorthgateConnector(Connector[NorthgateConfig]):
             if main is not None:
                 result[key] = {"reference": main.reference, "status": main.status}
         return result
+
+    def records(self, *, since: datetime | None = None,
+                page_size: int = 500) -> Iterator[BackOfficeRecord]:
+        """Every request the hub made (one per command: a change of address is listed by its
+        Move Out), read with ``RequestList`` in Reference order, ``page_size`` at a time, keyset
+        on the last Reference. The window is fixed when the read starts: changed at or after
+        ``since`` (when given) and before the start, so a request changed during the read is
+        left for the next run rather than listed twice. An entry that cannot be read is set
+        aside (reported) and the read goes on."""
+        size = self.page_size_for(page_size, maximum=MAX_LIST_PAGE)
+        window: dict[str, Any] = {"ChangedTo": datetime.now(timezone.utc)}
+        if since is not None:
+            window["ChangedFrom"] = _utc(since)
+        after: str | None = None
+        while True:
+            params = dict(window, MaxResults=size)
+            if after is not None:
+                params["AfterReference"] = after
+            answer = self._read("RequestList", **params)
+            nodes = answer.children("Request")
+            for node in nodes:
+                record = self._listed(node)
+                if record is not None:
+                    yield record
+            if not nodes or answer.boolean("MoreAvailable") is not True:
+                return
+            last = nodes[-1].text("Reference")
+            if not last or (after is not None and last <= after):
+                raise UnreadableAnswer("RequestList: the page does not move past the last "
+                                       "Reference", code="pagination-loop", field="Reference")
+            after = last
+
+    def _listed(self, node: Node) -> BackOfficeRecord | None:
+        try:
+            request = _Request.read(node)
+            kind = node.required("RequestType").strip().upper()
+            client_reference = request.client_reference
+            _base, sep, step = client_reference.rpartition("/")
+            if sep and step in MOVE_STEPS[1:]:
+                return None   # a step of a change of address: its Move Out stands for it
+            fields: dict[str, Any] = {"account_ref": node.required("AccountRef")}
+            details = node.child("Details")
+            for element, name in _DETAIL_FIELDS.get(kind, {}).items():
+                if details is None or details.text(element) is None:
+                    continue
+                if name in _INTEGER_FIELDS:
+                    fields[name] = details.integer(element)
+                elif name in ("moved_on", "effective_from"):
+                    fields[name] = details.date(element).isoformat()  # type: ignore[union-attr]
+                else:
+                    fields[name] = details.text(element)
+            changed = node.datetime("UpdatedAt") or node.datetime("CreatedAt")
+        except UnreadableAnswer as exc:
+            self.set_aside(operation="RequestList", entry=node.path, field=exc.field,
+                           reason=exc.message, code=exc.code)
+            return None
+        return BackOfficeRecord(reference=request.reference, key=command_key(client_reference),
+                                status=request.status, fields=fields,
+                                crm_status=crm_status(request.status),
+                                changed_at=_utc(changed) if changed else None,
+                                operation=REQUEST_OPERATIONS.get(kind))
 
     # -- operations ------------------------------------------------------------------------------
     def _apply(self, command: Command) -> Outcome:

@@ -7,10 +7,16 @@ UsernameToken on every call. Admin endpoints for tests and the demo:
 - ``POST /admin/faults`` ``{"count": n, "mode": "server_fault"|"http_503"|"timeout"}``
 - ``POST /admin/requests/{reference}/status`` ``{"status": "...", "note": "..."}``: a staff change
 - ``GET /admin/requests/{reference}``, ``GET /admin/accounts/{account_ref}``
+- drift on purpose (``simulators.kit.drift_router``): ``POST /admin/drift/records/{reference}``
+  ``{"status"?, "fields"?: {"MovedOn"|"EffectiveFrom"|"AdultsResident"|"PaymentDay"|"ReliefType"|
+  "AccountRef": ...}}`` changes a request with no ChangesGet entry; ``DELETE`` the same path
+  deletes it; ``POST /admin/drift/records`` ``{"key", "like", "status"?}`` adds a request with
+  ClientReference ``key`` copying request ``like``.
 """
 from __future__ import annotations
 
 import hmac
+import json
 import sqlite3
 import threading
 from collections import Counter
@@ -29,6 +35,7 @@ from simulators.revenues.store import (SBRR_MAX_RATEABLE_VALUE, Applied, Referen
                                        RevenuesStore, UnknownRecord, iso, rebilled_balance,
                                        utc_now)
 from simulators.kit import admin_router
+from simulators.kit import drift_router
 from simulators.soap import (FaultSwitch, SoapFault, SoapRequest, child, child_text, soap_app,
                              username_token)
 
@@ -74,6 +81,31 @@ def _request_element(row: dict[str, Any]) -> etree._Element:
     return E.Request(*parts)
 
 
+_DETAIL_ORDER = ("MovedOn", "PropertyRef", "EffectiveFrom", "AdultsResident", "DiscountType",
+                 "PaymentDay", "ReliefType")
+
+
+def _listed_request_element(row: dict[str, Any]) -> etree._Element:
+    """A request as RequestList gives it: with its last change and what it was created with."""
+    element = _request_element(row)
+    element.append(E.UpdatedAt(row.get("updated_at") or row["created_at"]))
+    details = json.loads(row.get("details") or "{}")
+    element.append(E.Details(*[getattr(E, name)(str(details[name])) for name in _DETAIL_ORDER
+                               if details.get(name) is not None]))
+    return element
+
+
+def _moment(req: SoapRequest, name: str) -> datetime | None:
+    raw = child_text(req.body, name)
+    if not raw:
+        return None
+    try:
+        moment = datetime.fromisoformat(raw.replace("Z", "+00:00"))
+    except ValueError as exc:
+        raise SoapFault("Client.InvalidField", f"{name} is not a date-time") from exc
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=timezone.utc)
+
+
 def _bool(value: Any) -> str:
     return "true" if value else "false"
 
@@ -107,7 +139,8 @@ class RevenuesService:
                 "RequestFind": self.request_find, "MoveOut": self.move_out,
                 "MoveIn": self.move_in, "AccountRebill": self.account_rebill,
                 "DiscountApply": self.discount_apply, "DirectDebitCreate": self.direct_debit_create,
-                "ReliefApply": self.relief_apply, "ChangesGet": self.changes_get}
+                "ReliefApply": self.relief_apply, "ChangesGet": self.changes_get,
+                "RequestList": self.request_list}
 
     # -- reads -----------------------------------------------------------------------------------
     def system_check(self, req: SoapRequest) -> etree._Element:
@@ -139,6 +172,20 @@ class RevenuesService:
         rows = self.store.find_requests(_text(req, "ClientReference") or "")
         return E.RequestFindResponse(*[_request_element(r) for r in rows])
 
+    def request_list(self, req: SoapRequest) -> etree._Element:
+        try:
+            limit = int(child_text(req.body, "MaxResults") or "")
+        except ValueError as exc:
+            raise SoapFault("Client.InvalidField", "MaxResults is not a number") from exc
+        if not 1 <= limit <= 1000:
+            raise SoapFault("Client.InvalidField", "MaxResults must be 1 to 1000")
+        rows, more = self.store.list_requests(
+            client_reference=child_text(req.body, "ClientReference") or None,
+            changed_from=_moment(req, "ChangedFrom"), changed_to=_moment(req, "ChangedTo"),
+            after=child_text(req.body, "AfterReference") or None, limit=limit)
+        return E.RequestListResponse(*[_listed_request_element(r) for r in rows],
+                                     E.MoreAvailable("true" if more else "false"))
+
     def changes_get(self, req: SoapRequest) -> etree._Element:
         raw = _text(req, "Since") or ""
         try:
@@ -163,8 +210,11 @@ class RevenuesService:
                  apply: Callable[[sqlite3.Connection], Applied]) -> etree._Element:
         """Create (or find) the request for the call's ClientReference and answer with it."""
         client_reference = _text(req, "ClientReference") or ""
+        details = {name: child_text(req.body, name) for name in _DETAIL_ORDER
+                   if child_text(req.body, name)}
         try:
-            row, _created = self.store.create(client_reference, request_type, account_ref, apply)
+            row, _created = self.store.create(client_reference, request_type, account_ref, apply,
+                                              details)
         except ReferenceClash as exc:
             raise SoapFault("Client.DuplicateReference",
                             "ClientReference already used for another request type") from exc
@@ -341,6 +391,15 @@ def create_app(db_path: Path, *, username: str, password: str, seed_demo: bool =
         if row is None:
             raise HTTPException(404, f"account {account_ref} not found")
         return row
+
+    def drift_add(key: str, like: str, status: str | None) -> dict[str, Any]:
+        try:
+            return store.drift_add(key, like, status)
+        except ReferenceClash as exc:
+            raise ValueError("that ClientReference is already used") from exc
+
+    app.include_router(drift_router(change=store.drift_change, delete=store.drift_delete,
+                                    add=drift_add))
 
     @app.post("/admin/seed")
     def seed() -> dict[str, Any]:

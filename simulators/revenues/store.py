@@ -6,6 +6,7 @@ Bank details are not stored (only that a mandate exists and its payment day).
 """
 from __future__ import annotations
 
+import json
 import sqlite3
 import threading
 from collections.abc import Callable, Iterable, Mapping
@@ -29,7 +30,7 @@ CREATE TABLE IF NOT EXISTS properties (property_ref TEXT PRIMARY KEY);
 CREATE TABLE IF NOT EXISTS requests (
     id INTEGER PRIMARY KEY AUTOINCREMENT, reference TEXT UNIQUE, client_reference TEXT NOT NULL UNIQUE,
     request_type TEXT NOT NULL, account_ref TEXT NOT NULL, status TEXT NOT NULL, reason TEXT,
-    balance_pence INTEGER, created_at TEXT NOT NULL
+    balance_pence INTEGER, created_at TEXT NOT NULL, details TEXT, updated_at TEXT
 );
 CREATE TABLE IF NOT EXISTS changes (
     id INTEGER PRIMARY KEY AUTOINCREMENT, reference TEXT NOT NULL, status TEXT NOT NULL, note TEXT,
@@ -43,6 +44,9 @@ BAND_CHARGE_PENCE = {"A": 1_350_00, "B": 1_575_00, "C": 1_800_00, "D": 2_025_00,
                      "F": 2_925_00, "G": 3_375_00, "H": 4_050_00}
 #: Small business rate relief applies up to this rateable value (pounds).
 SBRR_MAX_RATEABLE_VALUE = 15_000
+#: The request values an admin drift may change (``drift_change``).
+DRIFT_FIELDS = frozenset({"AccountRef", "MovedOn", "PropertyRef", "EffectiveFrom",
+                          "AdultsResident", "DiscountType", "PaymentDay", "ReliefType"})
 
 
 def utc_now() -> datetime:
@@ -80,6 +84,10 @@ class RevenuesStore:
         self._db.row_factory = sqlite3.Row
         with self._lock:
             self._db.executescript(_SCHEMA)
+            columns = {row[1] for row in self._db.execute("PRAGMA table_info(requests)")}
+            for column in ("details", "updated_at"):   # files made before these existed
+                if column not in columns:
+                    self._db.execute(f"ALTER TABLE requests ADD COLUMN {column} TEXT")
 
     def close(self) -> None:
         with self._lock:
@@ -136,6 +144,81 @@ class RevenuesStore:
                                    (reference,)).fetchone()
         return dict(row) if row else None
 
+    def list_requests(self, *, client_reference: str | None, changed_from: datetime | None,
+                      changed_to: datetime | None, after: str | None,
+                      limit: int) -> tuple[list[dict[str, Any]], bool]:
+        """One page of requests in Reference order (keyset after ``after``), filtered by client
+        reference (exact, or its steps) and a window on the last change; and whether more follow."""
+        where, params = ["reference IS NOT NULL"], []
+        if client_reference is not None:
+            prefix = client_reference + "/"
+            where.append("(client_reference = ? OR substr(client_reference, 1, ?) = ?)")
+            params += [client_reference, len(prefix), prefix]
+        if changed_from is not None:
+            where.append("COALESCE(updated_at, created_at) >= ?")
+            params.append(iso(changed_from))
+        if changed_to is not None:
+            where.append("COALESCE(updated_at, created_at) < ?")
+            params.append(iso(changed_to))
+        if after is not None:
+            where.append("reference > ?")
+            params.append(after)
+        with self._lock:
+            rows = self._db.execute(f"SELECT * FROM requests WHERE {' AND '.join(where)}"
+                                    " ORDER BY reference LIMIT ?", (*params, limit + 1)).fetchall()
+        return [dict(r) for r in rows[:limit]], len(rows) > limit
+
+    # -- drift on purpose (admin): changes nobody records in ChangesGet -------------------------
+    def drift_change(self, reference: str, status: str | None,
+                     details: Mapping[str, Any]) -> dict[str, Any]:
+        """Change a request behind the hub's back (a data fix): its status and/or detail values
+        (``MovedOn``, ``EffectiveFrom``, ``AccountRef``...), with no ChangesGet entry."""
+        unknown = sorted(set(details) - DRIFT_FIELDS)
+        if unknown:
+            raise ValueError(f"unknown request fields {unknown}; known: {sorted(DRIFT_FIELDS)}")
+        with self._lock:
+            row = self.request(reference)
+            if row is None:
+                raise UnknownRecord(reference)
+            current = json.loads(row["details"] or "{}")
+            account_ref = details.get("AccountRef", row["account_ref"])
+            current.update({k: v for k, v in details.items() if k != "AccountRef"})
+            self._db.execute("UPDATE requests SET status = ?, details = ?, account_ref = ?,"
+                             " updated_at = ? WHERE reference = ?",
+                             (status or row["status"], json.dumps(current, sort_keys=True),
+                              account_ref, iso(utc_now()), reference))
+        return self.request(reference) or {}
+
+    def drift_delete(self, reference: str) -> dict[str, Any]:
+        """Delete a request (and its staff changes) as if it had never been made."""
+        with self._lock:
+            if self.request(reference) is None:
+                raise UnknownRecord(reference)
+            self._db.execute("DELETE FROM changes WHERE reference = ?", (reference,))
+            self._db.execute("DELETE FROM requests WHERE reference = ?", (reference,))
+        return {"reference": reference, "deleted": True}
+
+    def drift_add(self, client_reference: str, like: str, status: str | None) -> dict[str, Any]:
+        """A new request made by hand with ``client_reference`` (a hub key), copying ``like``."""
+        with self._lock:
+            model = self.request(like)
+            if model is None:
+                raise UnknownRecord(like)
+            if self._db.execute("SELECT 1 FROM requests WHERE client_reference = ?",
+                                (client_reference,)).fetchone() is not None:
+                raise ReferenceClash(client_reference)
+            now = iso(utc_now())
+            cursor = self._db.execute(
+                "INSERT INTO requests (client_reference, request_type, account_ref, status,"
+                " reason, balance_pence, created_at, details, updated_at)"
+                " VALUES (?, ?, ?, ?, NULL, NULL, ?, ?, ?)",
+                (client_reference, model["request_type"], model["account_ref"],
+                 status or model["status"], now, model["details"], now))
+            reference = f"RQ{cursor.lastrowid:08d}"
+            self._db.execute("UPDATE requests SET reference = ? WHERE id = ?",
+                             (reference, cursor.lastrowid))
+        return self.request(reference) or {}
+
     def changes_since(self, since: datetime) -> list[dict[str, Any]]:
         """Staff changes strictly after ``since``, oldest first, with their request's fields."""
         with self._lock:
@@ -157,7 +240,8 @@ class RevenuesStore:
 
     # -- writes ----------------------------------------------------------------------------------
     def create(self, client_reference: str, request_type: str, account_ref: str,
-               apply: Callable[[sqlite3.Connection], Applied]) -> tuple[dict[str, Any], bool]:
+               apply: Callable[[sqlite3.Connection], Applied],
+               details: Mapping[str, Any] | None = None) -> tuple[dict[str, Any], bool]:
         """The request for ``client_reference``: the existing one (False) or a new one after
         ``apply`` made its change (True). An exception from ``apply`` rolls everything back."""
         with self._lock:
@@ -172,9 +256,10 @@ class RevenuesStore:
                 applied = apply(self._db)
                 cursor = self._db.execute(
                     "INSERT INTO requests (client_reference, request_type, account_ref, status,"
-                    " reason, balance_pence, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    " reason, balance_pence, created_at, details) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                     (client_reference, request_type, account_ref, applied.status, applied.reason,
-                     applied.balance_pence, iso(utc_now())))
+                     applied.balance_pence, iso(utc_now()),
+                     json.dumps(dict(details or {}), sort_keys=True)))
                 reference = f"RQ{cursor.lastrowid:08d}"
                 self._db.execute("UPDATE requests SET reference = ? WHERE id = ?",
                                  (reference, cursor.lastrowid))
@@ -194,8 +279,8 @@ class RevenuesStore:
             now = iso(utc_now())
             self._db.execute("BEGIN IMMEDIATE")
             try:
-                self._db.execute("UPDATE requests SET status = ? WHERE reference = ?",
-                                 (status, reference))
+                self._db.execute("UPDATE requests SET status = ?, updated_at = ?"
+                                 " WHERE reference = ?", (status, now, reference))
                 cursor = self._db.execute(
                     "INSERT INTO changes (reference, status, note, changed_at) VALUES (?, ?, ?, ?)",
                     (reference, status, note, now))

@@ -139,3 +139,69 @@ def test_a_create_is_confirmed_only_with_a_real_reference(answer) -> None:  # no
         assert (outcome.status, outcome.reference) == (OutcomeStatus.CONFIRMED, reference.strip())
     else:
         assert outcome.status is OutcomeStatus.RETRY and outcome.error_class == "UnknownOutcomeError"
+
+
+@st.composite
+def listed_requests(draw: st.DrawFn) -> tuple[list[dict[str, object]], str]:
+    """A RequestList page as the WSDL allows it: optional UpdatedAt and Details (and each detail)
+    dropped, order varied, unknown elements, Move In / Rebill steps listed beside their Move Out."""
+    items, parts = [], []
+    for n in range(draw(st.integers(0, 6))):
+        kind = draw(st.sampled_from(["MOVE_OUT", "DISCOUNT", "DIRECT_DEBIT", "RELIEF", "OTHER"]))
+        step = draw(st.sampled_from(["", "/out", "/in", "/bill"])) if kind == "MOVE_OUT" else ""
+        details = {"MovedOn": draw(st.sampled_from([None, "2026-06-01"])),
+                   "EffectiveFrom": draw(st.sampled_from([None, "2026-04-01"])),
+                   "AdultsResident": draw(st.sampled_from([None, "1"])),
+                   "PaymentDay": draw(st.sampled_from([None, "15"])),
+                   "ReliefType": draw(st.sampled_from([None, "SBRR"]))}
+        item: dict[str, object] = {
+            "Reference": f"RQ{n:08d}", "ClientReference": f"key{n}{step}", "RequestType": kind,
+            "AccountRef": "CT00000001", "Status": draw(st.sampled_from(["COMPLETED", "held"])),
+            "CreatedAt": (BASE + timedelta(minutes=n)).isoformat(),
+            "UpdatedAt": draw(st.sampled_from([None, (BASE + timedelta(hours=1)).isoformat()]))}
+        if draw(st.integers(0, 4)) == 0:
+            field = draw(st.sampled_from(["Reference", "Status", "ClientReference"]))
+            item[field] = draw(st.sampled_from([None, "", MARKUP]))
+            item["_bad"] = field
+        item["_step"] = step in ("/in", "/bill")
+        item["_details"] = details
+        items.append(item)
+        style = draw(styles)
+        inner = [el(k, v, style) for k, v in item.items() if not k.startswith("_")]
+        if draw(st.booleans()):
+            inner.append(f'<Details xmlns="{NS}">' + "".join(
+                el(k, v, "inherit") for k, v in details.items()) + "</Details>")
+        else:
+            item["_details"] = {}
+        inner += draw(noise)
+        parts.append(f'<Request xmlns="{NS}">{"".join(draw(st.permutations(inner)))}</Request>')
+    return items, (f'<RequestListResponse xmlns="{NS}">{"".join(parts)}'
+                   "<MoreAvailable>false</MoreAvailable></RequestListResponse>")
+
+
+@PROFILE
+@given(listed_requests())
+def test_records_read_what_the_wsdl_allows_and_set_aside_the_rest(case) -> None:  # noqa: ANN001
+    items, xml = case
+    with answering({"RequestList": xml}):
+        northgate = connector()
+        findings: list = []
+        northgate.report = findings.append
+        records = list(northgate.records())
+    good = [i for i in items if "_bad" not in i and not i["_step"]]
+    assert [(r.reference, r.key, r.status) for r in records] == [
+        (i["Reference"], str(i["ClientReference"]).split("/")[0], str(i["Status"]).upper())
+        for i in good], "main requests only, steps folded into their Move Out"
+    assert sorted(f.field.rsplit("/", 1)[-1] for f in findings) == sorted(
+        str(i["_bad"]) for i in items if "_bad" in i)
+    for record, item in zip(records, good):
+        assert record.fields["account_ref"] == "CT00000001"
+        details = item["_details"]
+        if item["RequestType"] == "DIRECT_DEBIT" and details.get("PaymentDay"):  # type: ignore[union-attr]
+            assert record.fields["payment_day"] == 15
+        if item["RequestType"] == "MOVE_OUT":
+            assert record.operation == "ctax.change_of_address"
+            assert record.fields.get("moved_on") == details.get("MovedOn")  # type: ignore[union-attr]
+        assert set(record.fields) <= {"account_ref", "moved_on", "effective_from",
+                                      "adults_resident", "payment_day", "relief_type"}
+        assert record.changed_at is not None and record.changed_at.tzinfo is not None
