@@ -10,14 +10,14 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import date, datetime, timedelta, timezone
 from typing import Any, cast
 
 import httpx
 from pydantic import Field
 
-from connectors.base import Command, Connector, Outcome, OutcomeStatus, Update
+from connectors.base import BackOfficeRecord, Command, Connector, Outcome, OutcomeStatus, Update
 from connectors.errors import Rejected, UnknownOutcomeError
 from connectors.fields import is_reference, is_status_word
 from connectors.housing.operations import OPERATIONS, CancelRepair, RepairRequest
@@ -28,6 +28,10 @@ log = logging.getLogger(__name__)
 JOBS, EVENTS, SLOTS = "/api/v2/jobs", "/api/v2/job-events", "/api/v2/appointment-slots"
 CLOSED = frozenset({"COMPLETED", "CANCELLED"})
 SLOTS_LOOKUP = "housing.appointment_slots"
+#: The API's largest job-list page (``page_size``).
+MAX_JOBS_PAGE = 100
+#: The most job-list pages one records() read follows (100 a page: ten million jobs).
+MAX_JOBS_PAGES = 100_000
 _TRADE_CODE = re.compile(r"[A-Z][A-Z_]{0,39}")
 #: The API's request fields, as its refusals name them -> this system's payload fields.
 FIELDS = {"location.property_reference": "uprn", "property_reference": "uprn",
@@ -104,6 +108,33 @@ class RepairsConnector(Connector[RepairsConfig]):
             found[key] = {"reference": job["id"], "status": status,
                           "crm_status": "closed" if status in CLOSED else "open"}
         return found
+
+    def records(self, *, since: datetime | None = None,
+                page_size: int = 100) -> Iterator[BackOfficeRecord]:
+        """Every job carrying a client reference, from the job list (``GET /api/v2/jobs``,
+        next-link pages of ``page_size``, at most 100), updated at or after ``since`` when given.
+        A job the hub cannot read (no id, no status word) is set aside and the read goes on."""
+        size = self.page_size_for(page_size, maximum=MAX_JOBS_PAGE)
+        params: dict[str, Any] = {"page_size": size}
+        if since is not None:
+            aware = since if since.tzinfo else since.replace(tzinfo=timezone.utc)
+            params["updated_since"] = aware.isoformat(timespec="microseconds")
+        listed = next_link_pages(self.http, JOBS, params=params, max_pages=MAX_JOBS_PAGES)
+        for position, job in enumerate(listed):
+            if not self._readable_job(position, job):
+                continue
+            status = _text(job, "status")
+            if not is_status_word(status):
+                self._set_aside(f"GET {JOBS}", f"job {job['id'].strip()}", "status",
+                                "no readable status word")
+                continue
+            key = _text(job, "client_reference")
+            status = cast(str, status).upper()
+            yield BackOfficeRecord(
+                reference=job["id"].strip(), key=key if is_reference(key) else None,
+                status=status, fields=_job_fields(job),
+                crm_status="closed" if status in CLOSED else "open",
+                changed_at=_aware_time(job.get("updated_at")), operation="housing.repair_request")
 
     # -- submit ---------------------------------------------------------------------------------
     def _apply(self, command: Command) -> Outcome:
@@ -265,6 +296,19 @@ def _confirmed(command: Command, job: Mapping[str, Any]) -> Outcome:
                "appointment_date": _text(appointment, "date")}
     return Outcome(key=command.key, status=OutcomeStatus.CONFIRMED, reference=job["id"],
                    details={k: v for k, v in details.items() if v})
+
+
+def _job_fields(job: Mapping[str, Any]) -> dict[str, Any]:
+    """A listed job's values named as ``RepairRequest``'s fields (contact details are not
+    listed by the API, so not compared); a value of the wrong type is left out, not guessed."""
+    location = job.get("location") if isinstance(job.get("location"), dict) else {}
+    appointment = job.get("appointment") if isinstance(job.get("appointment"), dict) else {}
+    values = {"uprn": location.get("property_reference"), "priority": job.get("priority"),
+              "trade": job.get("trade"), "description": job.get("description"),
+              "room": location.get("room"), "location_detail": location.get("detail"),
+              "access_notes": job.get("access_notes"),
+              "appointment_slot_id": appointment.get("slot_id")}
+    return {name: value for name, value in values.items() if value is None or isinstance(value, str)}
 
 
 def _compact(values: dict[str, Any]) -> dict[str, Any]:

@@ -23,7 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from simulators.housing import sample
 from simulators.housing.store import NewJob, RepairsError, RepairsStore
-from simulators.kit import Clock, FaultInjector, FaultSwitch, admin_router
+from simulators.kit import Clock, FaultInjector, FaultSwitch, admin_router, drift_router
 from simulators.world import demo_today
 
 API = "/api/v2"
@@ -142,6 +142,8 @@ def create_app(db_path: str | Path, *, client_id: str, client_secret: str,
     app.add_middleware(FaultInjector, faults=faults, prefixes=("/api", "/oauth"))
     app.include_router(admin_router(stats=store.stats, faults=faults, clock=clock,
                                     staff_change=store.staff_change))
+    app.include_router(drift_router(change=store.drift_change, delete=store.drift_delete,
+                                    add=store.drift_add))
 
     @app.exception_handler(RepairsError)
     async def refused(request: Request, exc: RepairsError) -> JSONResponse:
@@ -183,15 +185,20 @@ def create_app(db_path: str | Path, *, client_id: str, client_secret: str,
     def list_jobs(client: Client, client_reference: str | None = None,
                   source_reference: str | None = None,
                   page_size: Annotated[int, Query(ge=1, le=100)] = 50,
-                  page_token: Annotated[str | None, Query(pattern=r"^\d{1,12}$")] = None
-                  ) -> dict[str, Any]:
+                  page_token: Annotated[str | None, Query(pattern=r"^\d{1,12}$")] = None,
+                  updated_since: datetime | None = None) -> dict[str, Any]:
+        if updated_since is not None and updated_since.tzinfo is None:
+            raise RepairsError(422, "invalid", "updated_since needs a UTC offset", "updated_since")
         items, more = store.jobs(client_reference=client_reference,
                                  source_reference=source_reference,
-                                 after=int(page_token or 0), limit=page_size)
+                                 after=int(page_token or 0), limit=page_size,
+                                 updated_since=updated_since)
         following = None
         if more is not None:
             query = {k: v for k, v in {"client_reference": client_reference,
-                                       "source_reference": source_reference}.items() if v}
+                                       "source_reference": source_reference,
+                                       "updated_since": updated_since.isoformat()
+                                       if updated_since else None}.items() if v}
             following = f"{API}/jobs?" + urlencode({**query, "page_size": page_size,
                                                     "page_token": more})
         return {"items": items, "links": {"next": following}}
