@@ -25,6 +25,7 @@ import enum
 import functools
 import inspect
 import logging
+import threading
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -213,17 +214,25 @@ class ConnectorConfig(BaseModel):
 
 
 ConfigT = TypeVar("ConfigT", bound=ConnectorConfig)
+_BOUND: dict[tuple[type, str, str], type] = {}
+_BOUND_LOCK = threading.Lock()
 
 
 class Connector(ABC, Generic[ConfigT]):
     """Base class of every back-office connector."""
 
+    system: ClassVar[str]
+    """The system id, ``<domain>_<system>`` (``revenues_northgate``): the one name a connector
+    declares. It registers under it (entry point group ``council_hub.connectors``), and ``name``,
+    ``domain`` and ``default_conn_id`` are derived from it."""
     name: ClassVar[str]
-    """The system's short name (``northgate``)."""
+    """The system's short name (``northgate``); derived from ``system``."""
     domain: ClassVar[str]
-    """``revenues``, ``benefits``, ``licensing`` or ``waste``: also the owning team."""
+    """``revenues``, ``benefits``, ``licensing``, ``waste``, ``housing``...; derived from ``system``."""
     default_conn_id: ClassVar[str]
-    """Airflow Connection id, ``<domain>_<system>``."""
+    """Airflow Connection id; the system id unless an instance names its own."""
+    instance_id: ClassVar[str | None] = None
+    """Set on a class bound to one instance (``for_instance``): what ``system_id()`` answers."""
     Config: ClassVar[type[ConnectorConfig]]
     operations: ClassVar[Mapping[str, type[BaseModel]]]
     """Operation name -> pydantic model of its payload."""
@@ -245,6 +254,16 @@ class Connector(ABC, Generic[ConfigT]):
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
+        declared = cls.__dict__
+        if "system" in declared:
+            domain, _, name = cls.system.partition("_")
+            if not domain or not name:
+                raise TypeError(f"{cls.__name__}.system must be <domain>_<system>, "
+                                f"not {cls.system!r}")
+            for attr, value in (("domain", domain), ("name", name),
+                                ("default_conn_id", cls.system)):
+                if attr not in declared:
+                    setattr(cls, attr, value)
         for name in cls.guarded_methods:
             method = cls.__dict__.get(name)
             if method is not None and not getattr(method, "_guarded", False):
@@ -252,7 +271,28 @@ class Connector(ABC, Generic[ConfigT]):
 
     @classmethod
     def system_id(cls) -> str:
-        return f"{cls.domain}_{cls.name}"
+        """The instance id when bound to one (``for_instance``), else the declared system id."""
+        return cls.instance_id or getattr(cls, "system", None) or f"{cls.domain}_{cls.name}"
+
+    @classmethod
+    def for_instance(cls, instance_id: str, conn_id: str | None = None) -> type[Self]:
+        """This class bound to one instance (``connectors/instances.yaml``): its ``system_id()``
+        (on updates, findings and logs) is ``instance_id`` and its ``default_conn_id`` the
+        instance's connection. The class itself when the instance is the connector's own system
+        id with its default connection; otherwise one cached subclass per instance."""
+        conn_id = conn_id or instance_id
+        if instance_id == cls.system_id() and conn_id == cls.default_conn_id:
+            return cls
+        key = (cls, instance_id, conn_id)
+        with _BOUND_LOCK:
+            bound = _BOUND.get(key)
+            if bound is None:
+                bound = type(cls.__name__, (cls,), {
+                    "instance_id": instance_id, "default_conn_id": conn_id,
+                    "__module__": cls.__module__, "__qualname__": cls.__qualname__,
+                    "__doc__": cls.__doc__})
+                _BOUND[key] = bound
+        return bound  # type: ignore[return-value]
 
     def set_aside(self, *, operation: str, entry: str, field: str | None, reason: str,
                   code: str | None = None) -> None:

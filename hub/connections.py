@@ -29,7 +29,8 @@ def _connection_fields(conn_id: str) -> dict[str, Any]:
 
 
 def connector_for(system_id: str, conn_id: str | None = None) -> Connector:
-    """The connector for ``system_id``, configured from its Airflow Connection."""
+    """The connector for the instance ``system_id``, configured from its Airflow Connection
+    (the instance's ``conn_id`` unless ``conn_id`` is given)."""
     from hub.findings import reporter
 
     cls = catalog.connector_class(system_id)
@@ -58,11 +59,10 @@ class ConnectionStatus:
 
 
 def connection_report() -> list[ConnectionStatus]:
-    """The CRM's and every catalogue system's Connection: defined? readable by its connector's
+    """The CRM's and every instance's Connection: defined? readable by its connector's
     Config? No network call is made and no value is shown (details name fields only)."""
     report = []
-    targets = [(CRM_CONN_ID, None)] + [(catalog.connector_class(s).default_conn_id, s)
-                                       for s in catalog.SYSTEMS]
+    targets = [(CRM_CONN_ID, None)] + [(e.conn_id, s) for s, e in catalog.SYSTEMS.items()]
     for conn_id, system_id in targets:
         try:
             fields = _connection_fields(conn_id)

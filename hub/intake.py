@@ -2,11 +2,13 @@
 from __future__ import annotations
 
 import logging
+import os
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import lru_cache
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import insert, select
@@ -34,8 +36,10 @@ _INSERT_CHUNK = 500
 
 @lru_cache(maxsize=1)
 def default_mappings() -> MappingSet:
-    """The shipped mappings, loaded and validated once per process."""
-    return load_mappings()
+    """The mappings (the shipped ``mappings/case_types``, or the folder ``HUB_MAPPINGS_DIR``
+    names: a deployment's own, e.g. for its own instances), loaded and validated once per process."""
+    folder = os.environ.get("HUB_MAPPINGS_DIR")
+    return load_mappings(Path(folder) if folder else None)
 
 
 def record_case(case: CrmCase, *, source: str, url: str | None = None) -> bool:

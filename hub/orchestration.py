@@ -142,15 +142,41 @@ def intake_dag(cron: str = "*/5 * * * *") -> DAG:
     return dag
 
 
+def instance_dags() -> dict[str, DAG]:
+    """Every instance's dispatch and status-sync DAGs (``dags/back_offices.py``), with the
+    schedules of the instances file: reading that file is the only I/O."""
+    from connectors import catalog
+
+    dags: dict[str, DAG] = {}
+    for system_id, found in catalog.SYSTEMS.items():
+        dags[f"dispatch_{system_id}"] = dispatch_dag(system_id, cron=found.dispatch)
+        dags[f"status_sync_{system_id}"] = status_sync_dag(system_id, cron=found.status_sync)
+    return dags
+
+
+def _about(system_id: str) -> tuple[str, list[str]]:
+    """The instance's description line and tags (domain, connector, team) for its DAGs."""
+    from connectors import catalog
+
+    found = catalog.SYSTEMS.get(system_id)
+    if found is None:
+        return "", [system_id.split("_")[0]]
+    line = (f"{found.description}\n\n" if found.description else "") + (
+        f"Instance of `{found.connector_id}`, connection `{found.conn_id}`, work items to team "
+        f"`{found.team}`.\n\n")
+    return line, sorted({found.domain, found.team})
+
+
 def dispatch_dag(system_id: str, cron: str = "*/10 * * * *") -> DAG:
     """Send a system's pending commands in batches and write the outcomes back at once."""
     lanes = dispatch_lanes()
+    about, tags = _about(system_id)
     with _dag(system_id, _schedule(cron, hub_asset(commands_uri(system_id))),
-              f"Send pending commands to **{system_id}** in batches of {BATCH_SIZE} (up to "
+              f"{about}Send pending commands to **{system_id}** in batches of {BATCH_SIZE} (up to "
               f"{MAX_BATCHES} per task, {lanes} task(s) at once); after each batch, write its "
               "outcomes back to the CRM. Outcomes go to the ledger, the CRM outbox and work items; "
               "a write-back left undelivered hands over to `crm_writeback`.",
-              ["dispatch", system_id.split("_")[0]], deadline=True) as dag:
+              ["dispatch", *tags], deadline=True) as dag:
 
         @task(outlets=[OUTBOX_HANDOFF])
         def send_batches(lane: int, **context: Any) -> dict[str, Any]:
@@ -170,10 +196,11 @@ def dispatch_dag(system_id: str, cron: str = "*/10 * * * *") -> DAG:
 
 def status_sync_dag(system_id: str, cron: str = "*/15 * * * *") -> DAG:
     """Bring later back-office changes (and late answers) into the ledger and write them back."""
+    about, tags = _about(system_id)
     with _dag(f"{system_id}_status_sync", _schedule(cron),
-              f"Poll **{system_id}** for changes since the stored cursor; apply each once; open "
-              "work items for answers past due; write the changes back to the CRM at once.",
-              ["status-sync", system_id.split("_")[0]]) as dag:
+              f"{about}Poll **{system_id}** for changes since the stored cursor; apply each once; "
+              "open work items for answers past due; write the changes back to the CRM at once.",
+              ["status-sync", *tags]) as dag:
 
         @task(outlets=[OUTBOX_HANDOFF])
         def sync(**context: Any) -> dict[str, Any]:

@@ -118,9 +118,7 @@ def _now() -> datetime:
 class AcademyConnector(Connector[AcademyConfig]):
     """Housing Benefit changes of circumstances as files over SFTP."""
 
-    name: ClassVar[str] = "academy"
-    domain: ClassVar[str] = "benefits"
-    default_conn_id: ClassVar[str] = "benefits_academy"
+    system = "benefits_academy"
     Config: ClassVar[type[ConnectorConfig]] = AcademyConfig
     operations: ClassVar[Mapping[str, type[ClaimChange]]] = OPERATIONS
 

@@ -50,9 +50,7 @@ class RepairsConfig(RestConfig):
 class RepairsConnector(Connector[RepairsConfig]):
     """Repair jobs in a housing repairs system with a JSON API."""
 
-    name = "repairs"
-    domain = "housing"
-    default_conn_id = "housing_repairs"
+    system = "housing_repairs"
     Config = RepairsConfig
     operations = OPERATIONS
     lookup_kinds = (SLOTS_LOOKUP,)

@@ -164,9 +164,7 @@ class UniformConfig(ConnectorConfig):
 class UniformConnector(Connector[UniformConfig]):
     """Licence applications into the licensing system's database; decisions read back."""
 
-    name = "uniform"
-    domain = "licensing"
-    default_conn_id = "licensing_uniform"
+    system = "licensing_uniform"
     Config = UniformConfig
     operations = OPERATIONS
     lookup_kinds = ("premises", "application")

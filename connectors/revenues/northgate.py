@@ -112,9 +112,7 @@ class _Request:
 class NorthgateConnector(Connector[NorthgateConfig]):
     """Council Tax and Business Rates changes through the Revenues SOAP service."""
 
-    name = "northgate"
-    domain = "revenues"
-    default_conn_id = "revenues_northgate"
+    system = "revenues_northgate"
     Config = NorthgateConfig
     operations = OPERATIONS
     lookup_kinds = ("ctax.account", "nndr.account")

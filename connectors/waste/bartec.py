@@ -116,9 +116,7 @@ class _InvalidToken(Exception):
 class BartecConnector(Connector[BartecConfig]):
     """Service requests in a Bartec Collective-style waste system."""
 
-    name = "bartec"
-    domain = "waste"
-    default_conn_id = "waste_bartec"
+    system = "waste_bartec"
     Config = BartecConfig
     operations = OPERATIONS
     lookup_kinds = ("waste.collection_slots", "waste.premises", "waste.statuses")
@@ -474,7 +472,7 @@ class BartecConnector(Connector[BartecConfig]):
             note = "; ".join(filter(None, [f"closing code {closing}" if closing else None,
                                            comments]))
             updates.append(Update(
-                system=SYSTEM_ID,
+                system=self.system_id(),
                 update_id=(f"{code}#{history_id}" if history_id
                            else f"{code}@{changed_at.isoformat()}:{status}")[:160],
                 reference=code, status=status, changed_at=changed_at, key=key,

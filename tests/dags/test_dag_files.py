@@ -69,12 +69,45 @@ def test_dag_files_stay_thin() -> None:
 def test_the_expected_dags_exist(dagbag: Any) -> None:
     from connectors.catalog import SYSTEMS
 
-    expected = {"crm_intake", "crm_writeback", "hub_housekeeping"}
+    expected = {"crm_intake", "crm_writeback", "hub_housekeeping", "hub_desk_escalation"}
     for system in SYSTEMS:
-        if (DAGS / f"{system}.py").exists():
-            expected |= {system, f"{system}_status_sync"}
-    assert expected <= set(dagbag.dags)
+        expected |= {system, f"{system}_status_sync"}
+    assert expected == set(dagbag.dags), "one dispatch and one status sync per instance, no more"
     assert "revenues_northgate" in dagbag.dags
+
+
+def test_every_instance_in_the_instances_file_gets_its_own_dags(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two instances of one connector class: separate DAG ids, assets, crons and tags, and no
+    Python written (only the instances file)."""
+    from connectors import catalog
+
+    instances = tmp_path / "instances.yaml"
+    instances.write_text(
+        "instances:\n"
+        "  waste_bartec:\n    connector: waste_bartec\n"
+        "  waste_bartec_trade:\n    connector: waste_bartec\n    team: trade_waste\n"
+        "    conn_id: bartec_trade_tenant\n    dispatch: '*/7 * * * *'\n"
+        "    status_sync: '*/9 * * * *'\n    description: Trade waste tenant.\n")
+    monkeypatch.setenv("HUB_INSTANCES", str(instances))
+    catalog.reload()
+    try:
+        bag = parse_without_io(DAGS)
+    finally:
+        monkeypatch.delenv("HUB_INSTANCES")
+        catalog.reload()
+    assert bag.import_errors == {}
+    assert {d for d in bag.dags if d.startswith("waste_")} == {
+        "waste_bartec", "waste_bartec_status_sync", "waste_bartec_trade",
+        "waste_bartec_trade_status_sync"}
+    assert "revenues_northgate" not in bag.dags
+    trade = bag.dags["waste_bartec_trade"]
+    assert _scheduled_uris(trade) == {"hub://ledger/commands/waste_bartec_trade"}
+    assert _scheduled_uris(bag.dags["waste_bartec"]) == {"hub://ledger/commands/waste_bartec"}
+    assert trade.timetable.timetable._expression == "*/7 * * * *"
+    assert "trade_waste" in trade.tags and "bartec_trade_tenant" in trade.doc_md
+    sync = bag.dags["waste_bartec_trade_status_sync"]
+    assert sync.timetable.timetable._expression == "*/9 * * * *"
 
 
 def test_dispatch_is_one_task_per_lane_sending_batches_not_one_per_record(dagbag: Any) -> None:

@@ -1,0 +1,7 @@
+"""Airflow DAG file. Every back-office system instance in the instances file
+(connectors/instances.yaml, or the file HUB_INSTANCES names): its dispatch DAG ``<instance>`` (in
+batches, started by its commands asset or its cron) and its status-sync DAG
+``<instance>_status_sync``. Reading that file is all it does at parse time."""
+from hub.orchestration import instance_dags
+
+globals().update(instance_dags())
