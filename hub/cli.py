@@ -77,10 +77,24 @@ def _connections(args: argparse.Namespace) -> int:
 
 
 def _systems(args: argparse.Namespace) -> int:
-    from hub import reports
+    """Every registered instance with its figures and last connection check; ``--check`` first
+    checks each (or the named ones) and stores the results (exit 1 when one fails)."""
+    from hub import systems
 
-    print(json.dumps(reports.system_figures(), indent=2))
-    return 0
+    failed = False
+    if args.check is not None:
+        try:
+            results = systems.check_all(args.check or None)
+        except KeyError as exc:
+            print(exc.args[0], file=sys.stderr)
+            return 2
+        for result in results:
+            failed |= not result.ok
+            print(f"{result.system}: " + ("ok" if result.ok else
+                  f"failed {result.error_class} {result.code or ''}: {result.message}")
+                  + f" ({result.duration_ms} ms)", file=sys.stderr)
+    print(json.dumps(systems.overview(), indent=2))
+    return 1 if failed else 0
 
 
 def _work_items(args: argparse.Namespace) -> int:
@@ -185,7 +199,11 @@ def main(argv: list[str] | None = None) -> int:
     conns.add_argument("--require", action="append", default=[], metavar="CONN_ID",
                        help="fail when this Connection is missing (repeatable)")
     conns.set_defaults(run=_connections)
-    sub.add_parser("systems", help="per-system figures").set_defaults(run=_systems)
+    systems_cmd = sub.add_parser("systems", help="every instance: figures and last connection check")
+    systems_cmd.add_argument("--check", nargs="*", metavar="SYSTEM",
+                             help="check the connection of these instances (all without a name) "
+                                  "first and keep the results")
+    systems_cmd.set_defaults(run=_systems)
     items = sub.add_parser("work-items", help="open work items")
     items.add_argument("--team")
     items.set_defaults(run=_work_items)

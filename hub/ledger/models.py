@@ -224,6 +224,21 @@ class Cursor(Base):
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow, onupdate=utcnow)
 
 
+class ConnectionCheck(Base):
+    """The last connection check of each back-office instance (``hub check``): reached and
+    authenticated, or the classified error (class, code, a message without personal data)."""
+
+    __tablename__ = "connection_checks"
+
+    system: Mapped[str] = mapped_column(String(64), primary_key=True)
+    checked_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    ok: Mapped[bool] = mapped_column(Boolean)
+    error_class: Mapped[str | None] = mapped_column(String(40))
+    code: Mapped[str | None] = mapped_column(String(80))
+    message: Mapped[str | None] = mapped_column(String(300))
+    duration_ms: Mapped[int] = mapped_column(Integer)
+
+
 class WebhookDelivery(Base):
     """Webhook delivery ids already accepted (replay defence)."""
 

@@ -20,7 +20,7 @@ from connectors.errors import PermanentError, Rejected, TransientError
 from connectors.transports.httplog import redact_http_client_logs
 from crm_adapter.models import CrmCase
 from crm_adapter.webhook import webhook_router
-from hub import intake, reports, workitems
+from hub import intake, systems as instances, workitems
 from hub.ledger.db import session_scope
 from hub.ledger.models import CaseState, WebhookDelivery, utcnow
 from hub.lookups import Lookups
@@ -124,8 +124,9 @@ def create_app(*, url: str | None = None, secret: Any = None, signals: Any = "en
         return publisher.snapshot() if publisher is not None else {"transport": None}
 
     @app.get("/api/systems", dependencies=[Depends(auth.operations_or_token)])
-    def systems() -> dict[str, dict[str, int]]:
-        return reports.system_figures(url)
+    def systems() -> dict[str, dict[str, Any]]:
+        """Every registered instance: figures (zero where nothing happened) and last check."""
+        return instances.overview(url)
 
     @app.get("/api/lookups/{system}/{kind}", dependencies=[Depends(auth.require_api_token)])
     def lookup(system: str, kind: str, request: Request) -> dict[str, Any]:
