@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, ClassVar, TypeVar
@@ -33,7 +33,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, SecretStr, field_validator
 
-from connectors.base import Command, Connector, ConnectorConfig, Outcome, OutcomeStatus, Update
+from connectors.base import (BackOfficeRecord, Command, Connector, ConnectorConfig, Outcome,
+                             OutcomeStatus, Update)
 from connectors.errors import (ConnectorError, PermanentError, Rejected, TransientError,
                                UnknownOutcomeError, UnreadableAnswer,
                                unknown_outcome_if_unreadable)
@@ -65,6 +66,11 @@ DEFAULT_EXTENDED_DATA_FIELDS: dict[str, str] = {
 }
 #: ``ServiceRequests_History_Get``'s date filter is broken upstream: ask from long ago.
 HISTORY_FROM = datetime(2000, 1, 1)
+#: ``records()``: the largest page asked for, and the narrowest and widest DateRequested window
+#: (the back office does not page ``ServiceRequests_Get``: the window is the page).
+MAX_RECORDS_PAGE = 5000
+MIN_RECORDS_WINDOW = timedelta(minutes=1)
+MAX_RECORDS_WINDOW = timedelta(days=31)
 
 
 class BartecConfig(ConnectorConfig):
@@ -90,6 +96,8 @@ class BartecConfig(ConnectorConfig):
     ``bin_type``; checked against ``System_ExtendedDataDefinitions_Get``."""
     closed_statuses: tuple[str, ...] = ("COMPLETED", "CLOSED", "CANCELLED")
     """Status words after which the CRM case is closed."""
+    records_horizon_days: int = Field(default=730, ge=1, le=3650)
+    """How far back ``records()`` reads (by DateRequested): older requests are not reconciled."""
 
     @field_validator("backoffice_timezone")
     @classmethod
@@ -255,6 +263,79 @@ class BartecConnector(Connector[BartecConfig]):
             found[key] = {"reference": reference, "status": status,
                           "crm_status": self._crm_status(status)}
         return found
+
+    def records(self, *, since: datetime | None = None,
+                page_size: int = 500) -> Iterator[BackOfficeRecord]:
+        """Every service request raised in the last ``records_horizon_days``, read with
+        ``ServiceRequests_Get`` by DateRequested windows (the back office's own paging), oldest
+        window first. A window answering more than ``page_size`` requests (or more than
+        ``max_answer_bytes``) is asked again in halves; a sparse one widens the next, so each call
+        brings about a page. Windows step in the back office's local wall-clock time, so a
+        request in a repeated autumn hour is read once. ``since``: only requests changed (added
+        or modified) at or after it. An entry that cannot be read is set aside."""
+        size = self.page_size_for(page_size, maximum=MAX_RECORDS_PAGE)
+        end = self._to_local(datetime.now(timezone.utc)) + timedelta(seconds=1)
+        cursor = end - timedelta(days=self.config.records_horizon_days)
+        window = timedelta(days=1)
+        since_utc = _aware(since) if since is not None else None
+        while cursor < end:
+            upper = min(cursor + window, end)
+            try:
+                result = self._read("ServiceRequests_Get", DateRequested={
+                    "MinimumDate": cursor, "MaximumDate": upper})
+                entries = result.children("ServiceRequest")
+            except UnreadableAnswer as exc:
+                if exc.code != "answer-too-large" or window <= MIN_RECORDS_WINDOW:
+                    raise
+                entries = None
+            if entries is None or (len(entries) > size and window > MIN_RECORDS_WINDOW):
+                window = max(window / 2, MIN_RECORDS_WINDOW)
+                continue
+            for entry in entries:
+                record = self._listed(entry)
+                if record is not None and (since_utc is None or record.changed_at is None
+                                           or record.changed_at >= since_utc):
+                    yield record
+            cursor = upper
+            if len(entries) * 4 < size:
+                window = min(window * 2, MAX_RECORDS_WINDOW)
+
+    def _listed(self, entry: Node) -> BackOfficeRecord | None:
+        try:
+            code = entry.reference("ServiceCode")
+            status = _status_word(entry)
+            premises = entry.child("Premises")
+            uprn = premises.text("UPRN") if premises is not None else None
+            service = entry.child("ServiceType")
+            operation, fields = self._type_fields(service)
+            stamp = entry.child("RecordStamp")
+            changed = (stamp.datetime("DateModified") or stamp.datetime("DateAdded")
+                       if stamp is not None else None)
+            key = entry.text("ExternalReference")
+        except UnreadableAnswer as exc:
+            self._set_aside("ServiceRequests_Get", entry.path, exc)
+            return None
+        if uprn is not None:
+            fields["uprn"] = uprn
+        return BackOfficeRecord(reference=code, key=key if key and len(key) <= 200 else None,
+                                status=status, fields=fields, crm_status=self._crm_status(status),
+                                changed_at=self._to_utc(changed) if changed else None,
+                                operation=operation)
+
+    def _type_fields(self, service: Node | None) -> tuple[str | None, dict[str, Any]]:
+        """The operation a listed request's service type stands for and the payload fields it
+        implies (``bin_type`` of a missed bin), by the configured service types."""
+        if service is None:
+            return None, {}
+        type_id, name = service.text("ID"), (service.text("Name") or "").upper()
+        for type_key, wanted in self.config.service_types.items():
+            wanted = wanted.strip().upper()
+            if (wanted.isdigit() and wanted == type_id) or (not wanted.isdigit() and wanted == name):
+                if type_key == "bulky":
+                    return "waste.bulky_collection", {}
+                if type_key.startswith("missed_"):
+                    return "waste.missed_bin", {"bin_type": type_key.removeprefix("missed_")}
+        return None, {}
 
     # -- submit ----------------------------------------------------------------------------------
     def _apply(self, command: Command) -> Outcome:

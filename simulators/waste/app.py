@@ -21,7 +21,7 @@ from fastapi import FastAPI, HTTPException
 from lxml import etree
 from pydantic import BaseModel, Field
 
-from simulators.kit import admin_router
+from simulators.kit import admin_router, drift_router
 from simulators.soap import FaultSwitch, SoapFault, SoapRequest, child, child_text, soap_app
 from simulators.waste import responses
 from simulators.waste.store import (GENERAL, STAFF_USER, BartecError, NewRequest, WasteStore,
@@ -137,8 +137,17 @@ def create_app(db_path: str | Path, *, username: str, password: str, seed_demo: 
         return responses.status_set(row)
 
     def requests_get(req: SoapRequest, user: str) -> etree._Element:
+        window = child(req.body, "DateRequested")
+        bounds = []
+        for name in ("MinimumDate", "MaximumDate"):
+            raw = child_text(window, name) if window is not None else None
+            try:
+                bounds.append(parse_moment(raw) if raw else None)
+            except ValueError as exc:
+                raise BartecError(GENERAL, f"DateRequested {name} must be a date and time") from exc
         rows = store.requests(service_code=child_text(req.body, "ServiceCode"),
-                              external_reference=child_text(req.body, "ExternalReference"))
+                              external_reference=child_text(req.body, "ExternalReference"),
+                              requested_from=bounds[0], requested_to=bounds[1])
         triples = [(r, store.service_type(r["service_type_id"]), store.premises(uprn=r["uprn"])[0])
                    for r in rows]
         return responses.service_requests_get(triples, len(triples))
@@ -206,6 +215,8 @@ def create_app(db_path: str | Path, *, username: str, password: str, seed_demo: 
     app.state.store = store
     app.state.faults = faults
     app.include_router(admin_router(stats=store.stats, faults=faults))
+    app.include_router(drift_router(change=store.drift_change, delete=store.drift_delete,
+                                    add=store.drift_add))
 
     @app.post("/admin/requests/{service_code}/status")
     def staff_change(service_code: str, body: StatusChange) -> dict[str, Any]:

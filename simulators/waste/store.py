@@ -181,13 +181,81 @@ class WasteStore:
                 if start <= date.fromisoformat(r["slot_date"]) <= end]
 
     def requests(self, *, service_code: str | None = None,
-                 external_reference: str | None = None) -> list[sqlite3.Row]:
+                 external_reference: str | None = None,
+                 requested_from: datetime | None = None,
+                 requested_to: datetime | None = None) -> list[sqlite3.Row]:
+        """By service code, by external reference, or every request whose DateRequested is in
+        ``[requested_from, requested_to)`` (local times; either end may be open), oldest first."""
         if service_code:
             return self._rows("SELECT * FROM requests WHERE service_code = ?", [service_code])
         if external_reference:
             return self._rows("SELECT * FROM requests WHERE external_reference = ?",
                               [external_reference])
-        raise BartecError(GENERAL, "ServiceCode or ExternalReference is required")
+        if requested_from is not None or requested_to is not None:
+            low = stamp(requested_from) if requested_from else ""
+            high = stamp(requested_to) if requested_to else "9999"
+            return self._rows("SELECT * FROM requests WHERE date_requested >= ? AND "
+                              "date_requested < ? AND service_code IS NOT NULL ORDER BY id",
+                              [low, high])
+        raise BartecError(GENERAL, "ServiceCode, ExternalReference or DateRequested is required")
+
+    # -- drift on purpose (admin; no history entry: behind the hub's back) -------------------
+    def drift_change(self, service_code: str, status: str | None,
+                     fields: Mapping[str, Any]) -> dict[str, Any]:
+        """Change a request's status or ``UPRN`` with no history entry (a data fix)."""
+        unknown = sorted(set(fields) - {"UPRN"})
+        if unknown:
+            raise ValueError(f"unknown fields {unknown}; known: ['UPRN']")
+        if status is not None and status.strip().upper() not in STATUSES:
+            raise ValueError(f"status must be one of {STATUSES}")
+        with self._lock:
+            rows = self.requests(service_code=service_code)
+            if not rows:
+                raise LookupError(service_code)
+            uprn = str(fields.get("UPRN") or rows[0]["uprn"])
+            if not self.premises(uprn=uprn):
+                raise ValueError("no such premises")
+            now = stamp(local_now())
+            self._db.execute("UPDATE requests SET status = ?, uprn = ?, date_modified = ?, "
+                             "modified_by = ? WHERE id = ?",
+                             ((status or rows[0]["status"]).strip().upper(), uprn, now,
+                              "data.fix", rows[0]["id"]))
+            return {"reference": service_code, **{k: v for k, v in dict(
+                self.requests(service_code=service_code)[0]).items() if k in ("status", "uprn")}}
+
+    def drift_delete(self, service_code: str) -> dict[str, Any]:
+        with self._lock:
+            rows = self.requests(service_code=service_code)
+            if not rows:
+                raise LookupError(service_code)
+            for table in ("history", "notes"):
+                self._db.execute(f"DELETE FROM {table} WHERE request_id = ?",  # noqa: S608
+                                 (rows[0]["id"],))
+            self._db.execute("DELETE FROM requests WHERE id = ?", (rows[0]["id"],))
+        return {"reference": service_code, "deleted": True}
+
+    def drift_add(self, external_reference: str, like: str, status: str | None) -> dict[str, Any]:
+        """A request made by hand carrying ``external_reference`` (a copy of request ``like``)."""
+        if status is not None and status.strip().upper() not in STATUSES:
+            raise ValueError(f"status must be one of {STATUSES}")
+        with self._lock:
+            rows = self.requests(service_code=like)
+            if not rows:
+                raise LookupError(like)
+            if self.requests(external_reference=external_reference):
+                raise ValueError("a request with this ExternalReference exists")
+            model, now = rows[0], stamp(local_now())
+            cursor = self._db.execute(
+                "INSERT INTO requests (uprn, service_type_id, external_reference, status, "
+                "date_requested, added_by, date_added, slot_date, collection_date, extended, "
+                "contact) VALUES (?, ?, ?, ?, ?, 'data.fix', ?, ?, ?, ?, ?)",
+                (model["uprn"], model["service_type_id"], external_reference,
+                 (status or model["status"]).strip().upper(), now, now, model["slot_date"],
+                 model["collection_date"], model["extended"], model["contact"]))
+            code = f"SR{cursor.lastrowid:08d}"
+            self._db.execute("UPDATE requests SET service_code = ? WHERE id = ?",
+                             (code, cursor.lastrowid))
+        return {"reference": code}
 
     def changed_since(self, moment: datetime) -> list[sqlite3.Row]:
         """One row per request changed after ``moment`` (its latest change), oldest first."""

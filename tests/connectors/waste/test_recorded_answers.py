@@ -126,3 +126,21 @@ def test_status_catalogue(replay) -> None:  # noqa: ANN001
     assert {s["status"] for s in statuses if s["closes_case"]} == {"CLOSED", "CANCELLED"}
     assert statuses[-1] == {"id": 2388, "status": "OPEN", "sequence": 2, "service_type_id": 238,
                             "closes_case": False}
+
+
+def test_records_read_the_recorded_service_request(replay) -> None:  # noqa: ANN001
+    calls = []
+
+    def once(params: dict) -> str:   # the recorded request falls in one window only
+        calls.append(params)
+        return recorded("servicerequests_get_SR1.xml") if len(calls) == 1 else \
+            result("ServiceRequests_Get", "", count="0")
+
+    replay({"ServiceRequests_Get": once})
+    [record] = connector(records_horizon_days=3).records()
+    assert (record.reference, record.key, record.status) == ("SR1", None, "OPEN"), \
+        "an empty ExternalReference carries no hub key"
+    assert record.fields == {"uprn": "10000000001"} and record.operation is None, \
+        "DOG BIN is not a configured service type"
+    assert record.changed_at == datetime(2020, 6, 23, 15, 17, 31, 397000, tzinfo=timezone.utc)
+    assert len(calls) >= 2, "the horizon is read in DateRequested windows"
