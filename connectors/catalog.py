@@ -91,6 +91,8 @@ class SystemEntry:
     """Cron of its dispatch DAG (it also starts on its commands asset)."""
     status_sync: str = "*/15 * * * *"
     """Cron of its status-sync DAG."""
+    reconcile: str = "15 1 * * *"
+    """Cron of its reconciliation DAG (nightly; also triggered on demand)."""
     description: str = ""
 
 
@@ -112,6 +114,7 @@ class InstanceSpec(BaseModel):
     """Default: the connector's domain."""
     dispatch: _Cron = "*/10 * * * *"
     status_sync: _Cron = "*/15 * * * *"
+    reconcile: _Cron = "15 1 * * *"
     description: Annotated[str, Field(max_length=500)] = ""
 
     @field_validator("connector")
@@ -194,7 +197,8 @@ def read_instances(path: Path, registered: Mapping[str, ConnectorEntry]) -> dict
             system_id=instance_id, domain=connector.domain, connector=connector.connector,
             operations=connector.operations, team=item.team or connector.domain,
             connector_id=connector.connector_id, conn_id=item.conn_id or instance_id,
-            dispatch=item.dispatch, status_sync=item.status_sync, description=item.description)
+            dispatch=item.dispatch, status_sync=item.status_sync, reconcile=item.reconcile,
+            description=item.description)
     return entries
 
 

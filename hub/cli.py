@@ -1,5 +1,5 @@
 """`hub`: operator commands (ledger migrations and checks, figures, work items, re-mapping,
-retention, restores)."""
+retention, restores, reconciliation)."""
 from __future__ import annotations
 
 import argparse
@@ -180,6 +180,36 @@ def _escalate(args: argparse.Namespace) -> int:
     return 1 if stats.failed_teams else 0
 
 
+def _reconcile(args: argparse.Namespace) -> int:
+    """Reconcile the CRM, the ledger and each back office (one system, or every one)."""
+    from connectors import catalog
+    from connectors.errors import ConnectorError
+    from hub.reconcile import engine
+
+    systems = [args.system] if args.system else sorted(catalog.SYSTEMS)
+    if args.system and args.system not in catalog.SYSTEMS:
+        print(f"unknown system {args.system!r}; known: {', '.join(sorted(catalog.SYSTEMS))}",
+              file=sys.stderr)
+        return 2
+    status = 0
+    for system in systems:
+        try:
+            report = engine.reconcile_configured(system, dry_run=args.dry_run, run_id="cli")
+        except ConnectorError as exc:
+            print(f"{system}: run failed ({type(exc).__name__} {exc.code or ''})".rstrip())
+            status = 1
+            continue
+        found = ", ".join(f"{code} {n}" for code, n in sorted(report.found.items())) or "nothing"
+        print(f"{system}: run {report.run} {report.status}{' (dry run)' if args.dry_run else ''}: "
+              f"compared {report.compared.get('ledger', 0)} ledger, "
+              f"{report.compared.get('backoffice', 0)} back-office, "
+              f"{report.compared.get('crm', 0)} CRM; found {found} "
+              f"({sum(report.new.values())} new); healed {report.healed}; "
+              f"work items opened {report.work_items}"
+              + (f"; note: {report.error}" if report.error else ""))
+    return status
+
+
 def main(argv: list[str] | None = None) -> int:
     from hub.ledger.restore import DEFAULT_ID_GAP
 
@@ -232,6 +262,12 @@ def main(argv: list[str] | None = None) -> int:
     desk = sub.add_parser("escalate-overdue",
                           help="e-mail each team its overdue work items (once per item)")
     desk.set_defaults(run=_escalate)
+    recon = sub.add_parser("reconcile", help="compare the CRM, the ledger and the back offices; "
+                                             "heal what is safe, work items for the rest")
+    recon.add_argument("--system", help="one system id (default: every system)")
+    recon.add_argument("--dry-run", action="store_true", help="report only: heal nothing, "
+                                                             "open no work item")
+    recon.set_defaults(run=_reconcile)
     args = parser.parse_args(argv)
     return int(args.run(args))
 

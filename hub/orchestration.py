@@ -143,7 +143,7 @@ def intake_dag(cron: str = "*/5 * * * *") -> DAG:
 
 
 def instance_dags() -> dict[str, DAG]:
-    """Every instance's dispatch and status-sync DAGs (``dags/back_offices.py``), with the
+    """Every instance's dispatch, status-sync and reconcile DAGs (``dags/back_offices.py``), with the
     schedules of the instances file: reading that file is the only I/O."""
     from connectors import catalog
 
@@ -151,6 +151,7 @@ def instance_dags() -> dict[str, DAG]:
     for system_id, found in catalog.SYSTEMS.items():
         dags[f"dispatch_{system_id}"] = dispatch_dag(system_id, cron=found.dispatch)
         dags[f"status_sync_{system_id}"] = status_sync_dag(system_id, cron=found.status_sync)
+        dags[f"reconcile_{system_id}"] = reconcile_dag(system_id, cron=found.reconcile)
     return dags
 
 
@@ -266,4 +267,30 @@ def housekeeping_dag(cron: str = "30 2 * * *") -> DAG:
             return vars(retention.purge_personal_data())
 
         purge_personal_data()
+    return dag
+
+
+def reconcile_dag(system_id: str, cron: str = "15 1 * * *") -> DAG:
+    """Nightly (and on demand): reconcile the CRM, the ledger and one back office."""
+    about, tags = _about(system_id)
+    with _dag(f"{system_id}_reconcile", _schedule(cron),
+              f"{about}Compare the CRM, the ledger and **{system_id}**'s own records (streamed, merged by "
+              "key); heal what is safe (write-backs delivered again, unknown outcomes settled and "
+              "missing effects resent after a look-up by key, unmapped cases mapped) and open work "
+              "items for the rest. Trigger with `{\"dry_run\": true}` to report without healing. "
+              "Runs and findings: the hub's Reconciliation page.",
+              ["reconcile", *tags]) as dag:
+
+        @task(outlets=[COMMANDS_HANDOFF, OUTBOX_HANDOFF])
+        def reconcile(**context: Any) -> dict[str, Any]:
+            from hub.reconcile import engine
+
+            conf = (context.get("dag_run") and context["dag_run"].conf) or {}
+            with _fail_fast_on_permanent_error():
+                report = engine.reconcile_configured(system_id, dry_run=bool(conf.get("dry_run")),
+                                                     run_id=context.get("run_id"))
+            _emit(context, COMMANDS_HANDOFF, [commands_uri(system_id)] if report.resent else [])
+            return report.as_dict()
+
+        reconcile()
     return dag

@@ -351,3 +351,55 @@ class WorkItemComment(Base):
     author: Mapped[str] = mapped_column(String(80))
     at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
     body: Mapped[str] = mapped_column(Text)
+
+
+class ReconcileRun(Base):
+    """One reconciliation run for one back-office system (``hub.reconcile.engine``)."""
+
+    __tablename__ = "reconcile_runs"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    system: Mapped[str] = mapped_column(String(64), index=True)
+    started_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow, index=True)
+    finished_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    dry_run: Mapped[bool] = mapped_column(Boolean, default=False)
+    status: Mapped[str] = mapped_column(String(16), default="running")
+    """``running``, ``finished`` or ``failed``."""
+    ledger_records: Mapped[int] = mapped_column(Integer, default=0)
+    backoffice_records: Mapped[int] = mapped_column(Integer, default=0)
+    crm_records: Mapped[int] = mapped_column(Integer, default=0)
+    findings_by_class: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    """Finding class code -> how many this run found (new or already known)."""
+    new_findings: Mapped[int] = mapped_column(Integer, default=0)
+    healed: Mapped[int] = mapped_column(Integer, default=0)
+    work_items_opened: Mapped[int] = mapped_column(Integer, default=0)
+    error: Mapped[str | None] = mapped_column(String(500))
+    """Why the run failed or a side was left out: error class and code, never data."""
+    run_id: Mapped[str | None] = mapped_column(String(250))
+    """The Airflow run (or ``cli``)."""
+
+
+class ReconcileFinding(Base):
+    """One finding of a run: the class, the record and the fields named; never the values."""
+
+    __tablename__ = "reconcile_findings"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("reconcile_runs.id"), index=True)
+    system: Mapped[str] = mapped_column(String(64), index=True)
+    code: Mapped[str] = mapped_column(String(32), index=True)
+    key: Mapped[str] = mapped_column(String(200))
+    """Command key (or, for ``writeback_missing`` and ``unmapped_case``, the CRM case id)."""
+    reference: Mapped[str | None] = mapped_column(String(120))
+    crm_id: Mapped[str | None] = mapped_column(String(64))
+    command_id: Mapped[int | None] = mapped_column(Integer)
+    case_id: Mapped[int | None] = mapped_column(Integer)
+    fields: Mapped[str] = mapped_column(String(500), default="")
+    detail: Mapped[str] = mapped_column(String(40), default="")
+    identity: Mapped[str] = mapped_column(String(32), index=True)
+    """The same drift seen again has the same identity (a digest; ``Finding.identity``)."""
+    is_new: Mapped[bool] = mapped_column(Boolean, default=True)
+    outcome: Mapped[str] = mapped_column(String(24))
+    """``healed``, ``work_item``, ``present_on_lookup``, ``heal_failed``, ``reported``..."""
+    work_item_id: Mapped[int | None] = mapped_column(ForeignKey("work_items.id"))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)

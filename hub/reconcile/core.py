@@ -42,6 +42,8 @@ class LedgerCommand(NamedTuple):
     payload: Mapping[str, Any] | None = None
     claimed_at: datetime | None = None
     due_by: datetime | None = None
+    settled_at: datetime | None = None
+    """As read: healing changes the command only if it is still so (another run may have)."""
 
 
 class LedgerMessage(NamedTuple):

@@ -71,8 +71,9 @@ def test_the_expected_dags_exist(dagbag: Any) -> None:
 
     expected = {"crm_intake", "crm_writeback", "hub_housekeeping", "hub_desk_escalation"}
     for system in SYSTEMS:
-        expected |= {system, f"{system}_status_sync"}
-    assert expected == set(dagbag.dags), "one dispatch and one status sync per instance, no more"
+        expected |= {system, f"{system}_status_sync", f"{system}_reconcile"}
+    assert expected == set(dagbag.dags), \
+        "one dispatch, one status sync and one reconcile per instance, no more"
     assert "revenues_northgate" in dagbag.dags
 
 
@@ -108,6 +109,14 @@ def test_every_instance_in_the_instances_file_gets_its_own_dags(
     assert "trade_waste" in trade.tags and "bartec_trade_tenant" in trade.doc_md
     sync = bag.dags["waste_bartec_trade_status_sync"]
     assert sync.timetable.timetable._expression == "*/9 * * * *"
+
+
+def test_each_reconcile_dag_is_one_nightly_task(dagbag: Any) -> None:
+    dag = dagbag.dags["revenues_northgate_reconcile"]
+    assert set(dag.task_dict) == {"reconcile"}
+    assert not dag.catchup and dag.max_active_runs == 1
+    assert "reconcile" in dag.tags
+    assert dag.timetable.timetable._expression == "15 1 * * *"
 
 
 def test_dispatch_is_one_task_per_lane_sending_batches_not_one_per_record(dagbag: Any) -> None:

@@ -1,0 +1,40 @@
+"""`hub reconcile [--system S] [--dry-run]`: one line per system; dry run heals nothing."""
+from __future__ import annotations
+
+import pytest
+
+from hub import cli, connections
+from hub.ledger.models import Command, ReconcileRun, WorkItem
+from tests.hub import factories
+from tests.hub.reconcile.test_engine import SYSTEM, _drift, _world
+
+
+def test_cli_dry_run_then_real_run(sqlite_ledger: str, monkeypatch: pytest.MonkeyPatch,
+                                   capsys: pytest.CaptureFixture[str]) -> None:
+    office, crm, commands = _world(sqlite_ledger)
+    _drift(sqlite_ledger, office, crm, commands)
+    monkeypatch.setenv("HUB_DATABASE_URL", sqlite_ledger)
+    monkeypatch.setattr(connections, "connector_for", lambda system: office)
+
+    class Client:
+        def __enter__(self):  # noqa: ANN204
+            return crm
+
+        def __exit__(self, *exc: object) -> None:
+            return None
+    monkeypatch.setattr(connections, "crm_client", lambda: Client())
+
+    assert cli.main(["reconcile", "--system", SYSTEM, "--dry-run"]) == 0
+    out = capsys.readouterr().out
+    assert f"{SYSTEM}: run 1 finished (dry run)" in out and "(7 new); healed 0" in out
+    assert not factories.rows(sqlite_ledger, WorkItem)
+    assert cli.main(["reconcile", "--system", SYSTEM]) == 0
+    out = capsys.readouterr().out
+    assert "healed 4; work items opened 3" in out
+    assert [r.dry_run for r in factories.rows(sqlite_ledger, ReconcileRun)] == [True, False]
+    assert any(c.state == "pending" for c in factories.rows(sqlite_ledger, Command))
+
+
+def test_cli_refuses_an_unknown_system(capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.main(["reconcile", "--system", "nowhere"]) == 2
+    assert "unknown system" in capsys.readouterr().err
