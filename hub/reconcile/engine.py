@@ -3,7 +3,7 @@
 ``reconcile_system`` is what the DAG task and ``hub reconcile`` call. A run is a row in
 ``reconcile_runs`` (counts per side, findings per class, healed, work items opened) with its
 findings in ``reconcile_findings`` (class, record, fields; never values). A finding is *new*
-when no earlier (not dry) run saw the same drift (``Finding.identity``); only new safe findings
+when no earlier (not dry) run, finished before this one started, saw the same drift (``Finding.identity``); only new safe findings
 are healed, and a healed drift that comes back becomes a work item.
 """
 from __future__ import annotations
@@ -38,6 +38,7 @@ class RunReport:
     run: int
     system: str
     dry_run: bool
+    started: datetime
     status: str = "running"
     compared: dict[str, int] = field(default_factory=dict)
     found: dict[str, int] = field(default_factory=dict)
@@ -48,7 +49,7 @@ class RunReport:
     error: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
-        return dict(vars(self))
+        return dict(vars(self)) | {"started": self.started.isoformat()}
 
 
 def reconcile_system(system: str, *, connector: Connector | None, crm: Any = None,
@@ -62,13 +63,14 @@ def reconcile_system(system: str, *, connector: Connector | None, crm: Any = Non
     ``dry_run``) and store the run. Connector and CRM errors fail the run (stored as failed) and
     are raised again for the caller (the DAG task retries)."""
     policy = core.Policy(now=now or utcnow(), lease=lease, unmapped_after=unmapped_after)
+    started = utcnow()
     with session_scope(url) as session:
-        row = ReconcileRun(system=system, dry_run=dry_run, status="running", started_at=utcnow(),
+        row = ReconcileRun(system=system, dry_run=dry_run, status="running", started_at=started,
                            ledger_records=0, backoffice_records=0, crm_records=0, new_findings=0,
                            healed=0, work_items_opened=0, run_id=(run_id or "")[:250] or None)
         session.add(row)
         session.flush()
-        report = RunReport(run=row.id, system=system, dry_run=dry_run)
+        report = RunReport(run=row.id, system=system, dry_run=dry_run, started=started)
     tally = core.Tally()
     notes: list[str] = []
     try:
@@ -166,7 +168,7 @@ def _settle(report: RunReport, findings: list[Finding], read: dict[int, core.Led
         code = finding.code.value
         report.found[code] = report.found.get(code, 0) + 1
         identity = finding.identity()
-        before = _earlier(identity, url)
+        before = _earlier(identity, report.started, url)
         is_new = before is None
         if is_new:
             report.new[code] = report.new.get(code, 0) + 1
@@ -206,13 +208,17 @@ def _act(healer: heal.Healer, finding: Finding,
     return healer.work_item(finding)
 
 
-def _earlier(identity: str, url: str | None) -> tuple[str, int | None] | None:
-    """The latest earlier (not dry) finding of the same drift: its outcome and work item."""
+def _earlier(identity: str, started: datetime,
+            url: str | None) -> tuple[str, int | None] | None:
+    """The latest finding of the same drift by a (not dry) run that finished before this one
+    started: its outcome and work item. A run going on at the same time does not count: what it
+    heals, this run finds changed and leaves alone."""
     with session_scope(url) as session:
         row = session.execute(
             select(ReconcileFinding.outcome, ReconcileFinding.work_item_id)
             .join(ReconcileRun, ReconcileRun.id == ReconcileFinding.run_id)
-            .where(ReconcileFinding.identity == identity, ReconcileRun.dry_run.is_(False))
+            .where(ReconcileFinding.identity == identity, ReconcileRun.dry_run.is_(False),
+                   ReconcileRun.finished_at < started)
             .order_by(ReconcileFinding.id.desc()).limit(1)).first()
         return (row.outcome, row.work_item_id) if row else None
 
