@@ -99,8 +99,8 @@ def test_every_instance_in_the_instances_file_gets_its_own_dags(
         catalog.reload()
     assert bag.import_errors == {}
     assert {d for d in bag.dags if d.startswith("waste_")} == {
-        "waste_bartec", "waste_bartec_status_sync", "waste_bartec_trade",
-        "waste_bartec_trade_status_sync"}
+        "waste_bartec", "waste_bartec_status_sync", "waste_bartec_reconcile", "waste_bartec_trade",
+        "waste_bartec_trade_status_sync", "waste_bartec_trade_reconcile"}
     assert "revenues_northgate" not in bag.dags
     trade = bag.dags["waste_bartec_trade"]
     assert _scheduled_uris(trade) == {"hub://ledger/commands/waste_bartec_trade"}
