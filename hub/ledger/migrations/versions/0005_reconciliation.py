@@ -1,15 +1,15 @@
 """reconciliation: runs and their findings
 
-Revision ID: 0004
-Revises: 0003
+Revision ID: 0005
+Revises: 0004_checks
 Create Date: 2026-12-04
 """
 from alembic import op
 import sqlalchemy as sa
 
 
-revision = '0004'
-down_revision = '0003'
+revision = '0005'
+down_revision = '0004_checks'
 branch_labels = None
 depends_on = None
 
