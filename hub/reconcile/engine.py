@@ -119,7 +119,8 @@ def _compare(system: str, connector: Connector | None, crm: Any, url: str | None
                     listed = _nothing
             last: list[core.LedgerCommand] = []
             for finding in core.compare_backoffice(
-                    system, _remember(sources.ledger_commands(session, system), last), records,
+                    system, _remember(sources.ledger_commands(
+                        session, system, getattr(connector, "operations", None)), last), records,
                     policy, tally=tally, observe=seen.add, listed=listed):
                 if finding.command_id is not None and last \
                         and last[0].command_id == finding.command_id:

@@ -9,13 +9,16 @@
 """
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from typing import Any
+
+from pydantic import BaseModel, ValidationError
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from connectors.base import BackOfficeRecord, Connector
+from connectors.fields import flat_fields
 from hub.ledger.models import Case, CaseState, Command, OutboxMessage, OutboxState
 from hub.reconcile import core
 from hub.reconcile.extsort import DEFAULT_RUN_SIZE, sorted_stream
@@ -29,8 +32,12 @@ def _ordered(session: Session, column: Any) -> Any:
     return column.collate(collation) if collation else column
 
 
-def ledger_commands(session: Session, system: str) -> Iterator[core.LedgerCommand]:
-    """The system's commands in ascending key order (the payload only for confirmed ones)."""
+def ledger_commands(session: Session, system: str,
+                    operations: Mapping[str, type[BaseModel]] | None = None,
+                    ) -> Iterator[core.LedgerCommand]:
+    """The system's commands in ascending key order; for confirmed ones the payload as the back
+    office's records name it (``flat_fields`` of the payload validated by its operation model,
+    when ``operations`` knows it)."""
     query = (select(Command.key, Command.id, Command.case_id, Case.crm_id, Command.operation,
                     Command.state, Command.reference, Command.payload, Command.claimed_at,
                     Command.due_by, Command.settled_at)
@@ -41,8 +48,22 @@ def ledger_commands(session: Session, system: str) -> Iterator[core.LedgerComman
     for row in session.execute(query):
         yield core.LedgerCommand(row.key, row.id, row.case_id, row.crm_id, row.operation,
                                  row.state, row.reference,
-                                 row.payload if row.state == core.CONFIRMED else None,
+                                 _as_sent(row.operation, row.payload, operations)
+                                 if row.state == core.CONFIRMED else None,
                                  row.claimed_at, row.due_by, row.settled_at)
+
+
+def _as_sent(operation: str, payload: dict[str, Any] | None,
+             operations: Mapping[str, type[BaseModel]] | None) -> dict[str, Any] | None:
+    if payload is None:
+        return None
+    model = (operations or {}).get(operation)
+    if model is not None:
+        try:
+            return flat_fields(model.model_validate(payload))
+        except ValidationError:
+            pass    # compared as stored (the back office refused or corrected it anyway)
+    return flat_fields(payload)
 
 
 def ledger_messages(session: Session, system: str) -> Iterator[core.LedgerMessage]:

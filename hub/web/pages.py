@@ -65,6 +65,7 @@ def _nav(request: Request, user: StaffUser | None) -> list[dict[str, Any]]:
         items.append(("Work desk", "desk"))
     if user.is_operations:
         items.append(("Operations", "operations"))
+        items.append(("Reconciliation", "reconciliation"))
     if user.is_operations or user.is_admin:
         items.append(("Management information", "mi"))
     if user.is_admin:

@@ -12,7 +12,7 @@ from fastapi.responses import JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from hub.web import admin, auth, desk, login, metrics, mi, operations
+from hub.web import admin, auth, desk, login, metrics, mi, operations, reconcile
 from hub.web.pages import STATIC_DIR, path_for, render
 from hub.web.security import BodyTooLarge, SecurityHeaders
 from hub.web.settings import WebSettings
@@ -47,7 +47,7 @@ def install(app: FastAPI, *, url: str | None = None, settings: WebSettings | Non
     app.state.web_settings = settings
     app.add_middleware(SecurityHeaders, max_body_bytes=settings.max_body_bytes)
     app.mount("/static", StaticFiles(directory=str(STATIC_DIR)), name="static")
-    for module in (login, desk, operations, mi, admin, metrics):
+    for module in (login, desk, operations, reconcile, mi, admin, metrics):
         app.include_router(module.router)
 
     @app.exception_handler(auth.NotSignedIn)
