@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from datetime import datetime, timezone
 from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, StringConstraints
@@ -30,6 +31,16 @@ def is_reference(value: object) -> bool:
     """True for a plausible back-office reference; False for markup, placeholders, empty text."""
     return (isinstance(value, str) and value.strip().lower() not in NOT_A_REFERENCE
             and REFERENCE.fullmatch(value.strip()) is not None)
+
+
+def aware_time(value: object) -> datetime | None:
+    """An RFC 3339 / ISO 8601 time with an offset, in UTC; None for anything else (a time
+    without an offset is ambiguous, and is never guessed)."""
+    try:
+        moment = datetime.fromisoformat(value.strip()) if isinstance(value, str) else None
+    except ValueError:
+        return None
+    return moment.astimezone(timezone.utc) if moment is not None and moment.tzinfo else None
 
 
 def normalise_postcode(value: str) -> str:

@@ -97,6 +97,28 @@ def _systems(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
+def _new_connector(args: argparse.Namespace) -> int:
+    """Write a new back-office system from the scaffold and register it as an instance."""
+    from pathlib import Path
+
+    from hub.scaffold import ScaffoldError, new_connector
+
+    root = Path(args.root) if args.root else None
+    try:
+        written = new_connector(args.domain, args.system, transport=args.transport,
+                                **({"root": root} if root else {}), title=args.title)
+    except ScaffoldError as exc:
+        print(f"hub new-connector: {exc}", file=sys.stderr)
+        return 2
+    counted = [w for w in written if w.counted]
+    for w in written:
+        print(f"{w.path}  {w.lines} lines" + ("" if w.counted else "  (not counted)"))
+    print(f"{len(counted)} files, {sum(w.lines for w in counted)} lines outside the simulator; "
+          f"registered {args.domain}_{args.system} in the instances file. Next: fill the "
+          "TODO(vendor) lines, then run the contract test.")
+    return 0
+
+
 def _work_items(args: argparse.Namespace) -> int:
     from hub import workitems
     from hub.ledger.db import session_scope
@@ -234,6 +256,14 @@ def main(argv: list[str] | None = None) -> int:
                              help="check the connection of these instances (all without a name) "
                                   "first and keep the results")
     systems_cmd.set_defaults(run=_systems)
+    scaffold = sub.add_parser("new-connector", help="write a new back-office system that passes "
+                                                    "the contract suite, with TODOs for the vendor")
+    scaffold.add_argument("domain")
+    scaffold.add_argument("system")
+    scaffold.add_argument("--transport", choices=["rest", "soap", "sftp", "sql"], default="rest")
+    scaffold.add_argument("--title", help="the system's name for people")
+    scaffold.add_argument("--root", help="the tree to write into (default: this repository)")
+    scaffold.set_defaults(run=_new_connector)
     items = sub.add_parser("work-items", help="open work items")
     items.add_argument("--team")
     items.set_defaults(run=_work_items)

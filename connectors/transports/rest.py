@@ -52,16 +52,16 @@ import ssl
 import string
 import threading
 import time
-from collections.abc import Collection, Iterator, Mapping
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Any, ClassVar, Literal, Self
+from typing import Any, ClassVar, Literal, Self, TypeVar
 from urllib.parse import quote, urljoin
 
 import httpx
 from pydantic import Field, SecretStr, model_validator
 
-from connectors.base import ConnectorConfig
+from connectors.base import Command, Connector, ConnectorConfig, Outcome
 from connectors.errors import (PermanentError, Rejected, TransientError, UnknownOutcomeError,
                                UnreadableAnswer)
 from connectors.transports.httplog import redact_http_client_logs
@@ -495,6 +495,36 @@ class RestConfig(ConnectorConfig):
                              max_answer_bytes=self.max_answer_bytes,
                              max_answer_depth=self.max_answer_depth, field_names=field_names,
                              transport=transport)
+
+
+RestConfigT = TypeVar("RestConfigT", bound=RestConfig)
+
+
+class RestConnector(Connector[RestConfigT]):
+    """The common part of a connector over one REST back office: ``self.http`` is this
+    process's shared client for its settings, ``check()`` GETs ``check_path`` (a cheap
+    authenticated call), and ``submit`` runs ``apply_one`` per command through ``submit_each``
+    (retries, classification, one outcome per command). A subclass adds ``apply_one`` and
+    ``fetch_updates`` (and whatever else it answers: ``lookup``, ``records``...)."""
+
+    check_path: ClassVar[str] = "/"
+    field_names: ClassVar[Mapping[str, str]] = {}
+    """The API's request field names as its refusals name them -> the payload's field names."""
+
+    def __init__(self, config: RestConfigT, *, transport: httpx.BaseTransport | None = None) -> None:
+        super().__init__(config)
+        self.http = config.client(self.system_id(), field_names=self.field_names,
+                                  transport=transport)
+
+    def check(self) -> None:
+        self.retrying()(self.http.get, self.check_path)
+
+    def submit(self, commands: Sequence[Command]) -> list[Outcome]:
+        return self.submit_each(commands, self.apply_one)
+
+    def apply_one(self, command: Command) -> Outcome:
+        """Apply one command (validate it, look before creating...) or raise a classified error."""
+        raise NotImplementedError(f"{type(self).__name__} has no apply_one")
 
 
 # -- pagination --------------------------------------------------------------------------------

@@ -22,11 +22,13 @@ from __future__ import annotations
 
 import contextlib
 import uuid
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import datetime
+from pathlib import Path
 from typing import Any, ClassVar
 
 import httpx
+import pytest
 
 from connectors.base import Command, Connector, Outcome
 from simulators.kit import serve_in_thread
@@ -60,6 +62,26 @@ class SimulatorHarness:
         """Serve the simulator on a free port in a thread; yields its base URL."""
         with serve_in_thread(app) as url:
             yield url
+
+    @classmethod
+    def fixtures(cls, create_app: Callable[[Path], Any]) -> tuple[Any, Any]:
+        """Two pytest fixtures for a contract test module: the simulator ``create_app(tmp_dir)``
+        served once per module, and ``contract_harness`` (a fresh harness per test)::
+
+            served, contract_harness = MyHarness.fixtures(lambda tmp: create_app(tmp / "s.db"))
+        """
+        served_name = f"_served_{cls.__name__}"
+
+        @pytest.fixture(scope="module", name=served_name)
+        def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+            with cls.serve(create_app(tmp_path_factory.mktemp(cls.__name__.lower()))) as url:
+                yield url
+
+        @pytest.fixture(name="contract_harness")
+        def harness(request: pytest.FixtureRequest) -> SimulatorHarness:
+            return cls(request.getfixturevalue(served_name))
+
+        return served, harness
 
     # -- admin API ---------------------------------------------------------------------------
     def admin(self, method: str, path: str, **kwargs: Any) -> Any:
