@@ -95,7 +95,7 @@ test: venv system-packages
 
 # Re-take the README's screenshots of the pages (docs/images/) in chromium.
 screenshots: venv system-packages
-	HUB_UPDATE_SCREENSHOTS=1 $(PY) -m pytest tests/browser/test_screenshots.py -q
+	HUB_UPDATE_SCREENSHOTS=1 $(PY) -m pytest tests/browser/test_screenshots.py tests/browser/test_reconciliation_in_browser.py -q
 
 # The benchmark suite (hub vs protocol ceiling, ledger, transports): one table; see docs/performance.md.
 # BENCH_ARGS="--size small --runs 1" for a quicker look.
