@@ -6,7 +6,10 @@ lost acknowledgement is safe.
 from __future__ import annotations
 
 import logging
+import os
+import threading
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -108,59 +111,112 @@ class DeliveryStats:
     errors: list[str] = field(default_factory=list)
 
 
+WRITEBACK_CONCURRENCY_ENV = "HUB_WRITEBACK_CONCURRENCY"
+
+
+def writeback_concurrency() -> int:
+    """``HUB_WRITEBACK_CONCURRENCY`` (4): CRM calls in flight at once when delivering on
+    PostgreSQL (one at a time elsewhere). Messages of one CRM case are always sent in order."""
+    return max(1, int(os.environ.get(WRITEBACK_CONCURRENCY_ENV, "4")))
+
+
 def deliver_pending(client: CrmClient, *, limit: int = 500, url: str | None = None,
-                    system: str | None = None, stop_on_transient: bool = False) -> DeliveryStats:
+                    system: str | None = None, stop_on_transient: bool = False,
+                    concurrency: int | None = None) -> DeliveryStats:
     """Send pending write-backs to the CRM (only ``system``'s when given), oldest first.
     Raises PermanentError after recording. ``stop_on_transient``: stop at the first message the
-    CRM did not answer, leaving the rest pending (for callers that must not wait on a slow CRM)."""
+    CRM did not answer, leaving the rest pending (for callers that must not wait on a slow CRM).
+
+    On PostgreSQL up to ``concurrency`` (default ``writeback_concurrency()``) messages are in
+    flight at once, each in its own transaction holding its row (``SKIP LOCKED``), the messages of
+    one CRM case one after the other in id order; the CRM's round trip is most of a write-back's
+    time, so this overlaps them. Elsewhere (SQLite: one writer) one at a time."""
     stats = DeliveryStats()
     with session_scope(url) as session:
         now = utcnow()
-        query = select(OutboxMessage.id).where(_due(now))
+        query = select(OutboxMessage.id, OutboxMessage.crm_id).where(_due(now))
         if system is not None:
             query = query.where(OutboxMessage.system == system)
-        ids = list(session.scalars(query.order_by(OutboxMessage.id).limit(limit)))
-    permanent: PermanentError | None = None
-    for message_id in ids:
-        with session_scope(url) as session:
-            # Two deliverers at once (a dispatch task and the write-back DAG): on PostgreSQL the
-            # second skips a message the first is sending. Elsewhere the CRM's key dedupes it.
-            skip_locked = session.get_bind().dialect.name == "postgresql"
-            message = session.get(OutboxMessage, message_id,
-                                  with_for_update={"skip_locked": True} if skip_locked else None)
-            if message is None or message.state != OutboxState.PENDING.value:
-                continue
-            update = WriteBack(idempotency_key=f"hub-outbox-{message.id}", status=message.status,
-                               note=message.note, backoffice_reference=message.backoffice_reference,
-                               backoffice_system=message.system)
-            message.attempts += 1
-            try:
-                client.write_back(message.crm_id, update)
-            except TransientError as exc:
-                _retry_later(message, exc, stats)
-                if message.state == OutboxState.FAILED.value:
-                    _writeback_work_item(session, message)
+        rows = session.execute(query.order_by(OutboxMessage.id).limit(limit)).all()
+        postgresql = session.get_bind().dialect.name == "postgresql"
+    lanes: dict[str, list[int]] = {}
+    for message_id, crm_id in rows:
+        lanes.setdefault(crm_id, []).append(message_id)
+    workers = min(len(lanes), concurrency or writeback_concurrency()) if postgresql else 1
+    stop = threading.Event()
+    lock = threading.Lock()
+    permanent: list[PermanentError] = []
+
+    def deliver(ids: list[int]) -> None:
+        for message_id in ids:
+            if stop.is_set():
+                return
+            outcome = _deliver_one(client, message_id, url, stats, lock)
+            if isinstance(outcome, PermanentError):
+                with lock:
+                    permanent.append(outcome)
+                stop.set()
+                return
+            if outcome == "transient":
                 if stop_on_transient:
-                    break
-                continue
-            except Rejected as exc:
-                message.state = OutboxState.FAILED.value
-                message.last_error = f"Rejected: {exc.message}"[:500]
-                stats.failed += 1
-                _writeback_work_item(session, message)
-                continue
-            except PermanentError as exc:
-                message.last_error = f"PermanentError: {exc.message}"[:500]
-                permanent = exc
+                    stop.set()
+                return   # this case's later messages wait: they must follow this one
+
+    if workers <= 1:
+        for ids in lanes.values():
+            deliver(ids)
+            if stop.is_set():
                 break
-            message.state = OutboxState.SENT.value
-            message.sent_at = utcnow()
-            message.last_error = None
-            stats.sent += 1
+    else:
+        with ThreadPoolExecutor(workers, thread_name_prefix="writeback") as pool:
+            for future in [pool.submit(deliver, ids) for ids in lanes.values()]:
+                future.result()
     log.info("write-back: %d sent, %d to retry, %d failed", stats.sent, stats.retry, stats.failed)
-    if permanent is not None:
-        raise PermanentError(f"CRM write-back stopped: {permanent.message}") from permanent
+    if permanent:
+        raise PermanentError(f"CRM write-back stopped: {permanent[0].message}") from permanent[0]
     return stats
+
+
+def _deliver_one(client: CrmClient, message_id: int, url: str | None, stats: DeliveryStats,
+                 lock: threading.Lock) -> str | PermanentError:
+    """Send one message in a transaction of its own: "sent", "skipped", "transient", "failed",
+    or the PermanentError that stops delivery (recorded on the message)."""
+    with session_scope(url) as session:
+        # Two deliverers at once (a dispatch task and the write-back DAG): on PostgreSQL the
+        # second skips a message the first is sending. Elsewhere the CRM's key dedupes it.
+        skip_locked = session.get_bind().dialect.name == "postgresql"
+        message = session.get(OutboxMessage, message_id,
+                              with_for_update={"skip_locked": True} if skip_locked else None)
+        if message is None or message.state != OutboxState.PENDING.value:
+            return "skipped"
+        update = WriteBack(idempotency_key=f"hub-outbox-{message.id}", status=message.status,
+                           note=message.note, backoffice_reference=message.backoffice_reference,
+                           backoffice_system=message.system)
+        message.attempts += 1
+        try:
+            client.write_back(message.crm_id, update)
+        except TransientError as exc:
+            with lock:
+                _retry_later(message, exc, stats)
+            if message.state == OutboxState.FAILED.value:
+                _writeback_work_item(session, message)
+            return "transient"
+        except Rejected as exc:
+            message.state = OutboxState.FAILED.value
+            message.last_error = f"Rejected: {exc.message}"[:500]
+            with lock:
+                stats.failed += 1
+            _writeback_work_item(session, message)
+            return "failed"
+        except PermanentError as exc:
+            message.last_error = f"PermanentError: {exc.message}"[:500]
+            return exc
+        message.state = OutboxState.SENT.value
+        message.sent_at = utcnow()
+        message.last_error = None
+        with lock:
+            stats.sent += 1
+        return "sent"
 
 
 def _retry_later(message: OutboxMessage, exc: TransientError, stats: DeliveryStats) -> None:

@@ -94,7 +94,9 @@ def test_a_crm_that_hangs_costs_dispatch_one_timeout_not_one_per_message(ledger_
             crm_client=lambda: CrmClient(crm, TOKEN, timeout=0.5))
         elapsed = time.monotonic() - started
     assert report.sent.confirmed == 5 and report.batches == 3
-    assert sum(m.attempts for m in rows(ledger_url, OutboxMessage)) == 1
+    # one wave of attempts for the first batch (its two messages at once on PostgreSQL), then none
+    attempts = [m.attempts for m in rows(ledger_url, OutboxMessage)]
+    assert 1 <= sum(attempts[:2]) <= 2 and sum(attempts[2:]) == 0
     assert elapsed < 5, f"dispatch waited {elapsed:.1f} s on the CRM"
 
 
