@@ -349,14 +349,17 @@ def throughput_once(bench: Bench, design: str, cases: int, timeout: float) -> di
             "cases_per_s": round(cases / took, 2) if complete else None, **done}
 
 
-def throughput(bench: Bench, cases: int, runs: int, timeout: float = 1800) -> dict[str, Any]:
+def throughput(bench: Bench, cases: int, runs: int, timeout: float = 1800,
+               designs: tuple[str, ...] = ("batched", "naive")) -> dict[str, Any]:
     bench.crm_process(webhook=False)
     results: dict[str, list[dict[str, Any]]] = {"batched": [], "naive": []}
     try:
         for n in range(runs):
-            bench.pause(("bench_naive",), False)
-            results["batched"].append(throughput_once(bench, "batched", cases, timeout))
-            print(f"  throughput run {n + 1}: batched {results['batched'][-1]}", flush=True)
+            if "batched" in designs:
+                results["batched"].append(throughput_once(bench, "batched", cases, timeout))
+                print(f"  throughput run {n + 1}: batched {results['batched'][-1]}", flush=True)
+            if "naive" not in designs:
+                continue
             bench.pause(HUB_DAGS, True)
             try:
                 results["naive"].append(throughput_once(bench, "naive", cases, timeout))
@@ -371,6 +374,7 @@ def throughput(bench: Bench, cases: int, runs: int, timeout: float = 1800) -> di
 # -- entry points --------------------------------------------------------------------------------
 def measure(*, latency_cases: int, throughput_cases: int, runs: int = 1,
             only: tuple[str, ...] = ("latency", "throughput"),
+            designs: tuple[str, ...] = ("batched", "naive"),
             settings: dict[str, str] | None = None) -> dict[str, Any]:
     """Start a private stack, measure, stop it; the figures as a dict."""
     out: dict[str, Any] = {"when": datetime.now(timezone.utc).isoformat(timespec="seconds"),
@@ -380,7 +384,7 @@ def measure(*, latency_cases: int, throughput_cases: int, runs: int = 1,
         if "latency" in only:
             out["latency"] = latency(bench, latency_cases)
         if "throughput" in only:
-            out["throughput"] = throughput(bench, throughput_cases, runs)
+            out["throughput"] = throughput(bench, throughput_cases, runs, designs=designs)
         out["exited_components"] = bench.airflow.exited()
     return out
 
@@ -391,6 +395,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--throughput-cases", type=int, default=500)
     parser.add_argument("--runs", type=int, default=1, help="throughput runs (medians)")
     parser.add_argument("--only", default="latency,throughput")
+    parser.add_argument("--designs", default="batched,naive",
+                        help="throughput designs to run (naive takes minutes per 100 cases)")
     parser.add_argument("--set", action="append", default=[], metavar="VAR=VALUE",
                         help="an Airflow setting for every component, e.g. "
                              "AIRFLOW__SCHEDULER__SCHEDULER_IDLE_SLEEP_TIME=0.2")
@@ -399,11 +405,14 @@ def main(argv: list[str] | None = None) -> int:
     settings = dict(s.split("=", 1) for s in args.set)
     out = measure(latency_cases=args.latency_cases, throughput_cases=args.throughput_cases,
                   runs=args.runs, only=tuple(x.strip() for x in args.only.split(",")),
-                  settings=settings)
+                  designs=tuple(x.strip() for x in args.designs.split(",")), settings=settings)
     summary = {k: v for k, v in out.items() if k != "latency"}
     if "latency" in out:
         summary["latency"] = {k: v for k, v in out["latency"].items() if k != "raw"}
     print(json.dumps(summary, indent=2))
+    from bench import report, scheduler
+
+    print(report.table(scheduler.figures(out)))
     if args.json:
         args.json.write_text(json.dumps(out, indent=2))
     return 0
