@@ -27,7 +27,8 @@ import inspect
 import logging
 import threading
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from dataclasses import field as dataclass_field
 from datetime import datetime
@@ -190,6 +191,10 @@ class ConnectorConfig(BaseModel):
     with ``UnreadableAnswer(code="answer-too-large")`` and reading stops."""
     max_answer_depth: int = Field(default=64, ge=8, le=256)
     """The deepest element nesting accepted in an answer."""
+    concurrent_sends: int = Field(default=1, ge=1, le=16)
+    """Commands for different records a connector that supports it sends at the same time, each
+    over its own keep-alive connection (``Connector.submit_each``'s lanes); 1 sends one at a time.
+    Commands for one case or one back-office record are always sent one after another, in order."""
 
     @classmethod
     def from_connection(cls, *, extra: Mapping[str, Any] | None = None, **standard: Any) -> Self:
@@ -401,45 +406,134 @@ class Connector(ABC, Generic[ConfigT]):
             reraise=True,
         )
 
-    def submit_each(self, commands: Sequence[Command],
-                    apply: Callable[[Command], Outcome]) -> list[Outcome]:
+    def submit_each(self, commands: Sequence[Command], apply: Callable[[Command], Outcome], *,
+                    lanes: int = 1,
+                    records: Callable[[Command], Iterable[Hashable]] | None = None) -> list[Outcome]:
         """Run ``apply`` per command with retries, turning classified errors into outcomes.
 
         ``Rejected`` -> a rejected outcome; the batch goes on. ``TransientError`` after retries ->
         a retry outcome; after three such in a row the rest of the batch is left for later.
         ``PermanentError`` -> this and every remaining command get a retry outcome carrying
         ``PermanentError`` (the hub fails the task after recording them).
+
+        ``lanes`` > 1 sends commands for different records at the same time, from up to that
+        many threads (over as many keep-alive connections), so the hub's own work on one command
+        overlaps the back office's on another. Commands that share a case (``case_ref``) or any
+        value ``records(command)`` names (the back-office record it changes: an account, a
+        property) are one lane: sent one after another, in batch order, by one thread. Each
+        command is applied at most once per call, whatever the lanes; once the batch stops (a
+        ``PermanentError``, three transient failures in a row), no command starts that has not
+        started, and those are returned as retry outcomes. ``apply`` must be safe to run from
+        several threads for different records.
         """
-        outcomes: list[Outcome] = []
-        transient_in_a_row = 0
-        abort: ConnectorError | None = None
-        for command in commands:
-            if abort is not None:
-                outcomes.append(_retry_outcome(command, abort, "not sent: batch stopped early"))
-                continue
+        run = _BatchRun(self, commands, apply)
+        groups = _lanes(commands, records) if lanes > 1 and len(commands) > 1 else None
+        if groups is None or len(groups) == 1:
+            for index in range(len(commands)):
+                run.one(index)
+        else:
+            with ThreadPoolExecutor(max_workers=min(lanes, len(groups)),
+                                    thread_name_prefix=f"{self.system_id()}-send") as pool:
+                for done in [pool.submit(run.lane, group) for group in groups]:
+                    done.result()
+        return run.outcomes()
+
+
+def _lanes(commands: Sequence[Command],
+           records: Callable[[Command], Iterable[Hashable]] | None) -> list[list[int]]:
+    """Command positions grouped so that commands sharing a case or a record are in one group,
+    each group in batch order, the groups in the order of their first command."""
+    parent = list(range(len(commands)))
+
+    def root(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    first: dict[Hashable, int] = {}
+    for index, command in enumerate(commands):
+        names: list[Hashable] = [("case", command.case_ref)]
+        if records is not None:
             try:
-                outcome = self.retrying()(apply, command)
-                transient_in_a_row = 0
-            except Rejected as exc:
-                outcome = Outcome(key=command.key, status=OutcomeStatus.REJECTED,
-                                  message=exc.message, error_class=error_class_name(exc),
-                                  code=exc.code, held=exc.held, field=exc.field)
-            except TransientError as exc:
-                outcome = _retry_outcome(command, exc, exc.message)
-                transient_in_a_row += 1
-                if transient_in_a_row >= 3:
-                    abort = exc
-            except PermanentError as exc:
-                if exc.security:
-                    self.flag(exc, command.operation)
-                outcome = _retry_outcome(command, exc, exc.message)
-                abort = exc
-            except Exception as exc:  # a defect: classify it, keep its value-free traceback
-                abort = _internal(f"{self.system_id()}.submit {command.operation}", exc)
-                abort.__cause__ = scrubbed(exc)
-                outcome = _retry_outcome(command, abort, abort.message)
-            outcomes.append(outcome)
-        return outcomes
+                names.extend(("record", name) for name in records(command))
+            except Exception:   # an unreadable payload: apply() rejects it, in the case's lane
+                pass
+        for name in names:
+            other = first.setdefault(name, index)
+            if other != index:
+                a, b = root(index), root(other)
+                if a != b:
+                    parent[max(a, b)] = min(a, b)
+    groups: dict[int, list[int]] = {}
+    for index in range(len(commands)):
+        groups.setdefault(root(index), []).append(index)
+    return list(groups.values())
+
+
+class _BatchRun:
+    """One ``submit_each`` call: the outcomes by position and the batch's stop rule, shared by
+    the lanes (a lock guards the counters; ``apply`` runs outside it)."""
+
+    def __init__(self, connector: Connector, commands: Sequence[Command],
+                 apply: Callable[[Command], Outcome]) -> None:
+        self.connector, self.commands, self.apply = connector, commands, apply
+        self._outcomes: list[Outcome | None] = [None] * len(commands)
+        self._lock = threading.Lock()
+        self._transient_in_a_row = 0
+        self._abort: ConnectorError | None = None
+
+    def outcomes(self) -> list[Outcome]:
+        missing = [i for i, o in enumerate(self._outcomes) if o is None]
+        if missing:   # cannot happen: every position is settled once; a defect if it does
+            raise PermanentError(f"{self.connector.system_id()}.submit left {len(missing)} "
+                                 "commands without an outcome", code="internal")
+        return self._outcomes  # type: ignore[return-value]
+
+    def lane(self, indexes: Sequence[int]) -> None:
+        for index in indexes:
+            self.one(index)
+
+    def one(self, index: int) -> None:
+        command = self.commands[index]
+        with self._lock:
+            abort = self._abort
+        if abort is not None:
+            self._outcomes[index] = _retry_outcome(command, abort, "not sent: batch stopped early")
+            return
+        connector = self.connector
+        transient: TransientError | None = None
+        stop: ConnectorError | None = None
+        returned = False
+        try:
+            outcome = connector.retrying()(self.apply, command)
+            returned = True
+        except Rejected as exc:
+            outcome = Outcome(key=command.key, status=OutcomeStatus.REJECTED,
+                              message=exc.message, error_class=error_class_name(exc),
+                              code=exc.code, held=exc.held, field=exc.field)
+        except TransientError as exc:
+            outcome = _retry_outcome(command, exc, exc.message)
+            transient = exc
+        except PermanentError as exc:
+            if exc.security:
+                connector.flag(exc, command.operation)
+            outcome = _retry_outcome(command, exc, exc.message)
+            stop = exc
+        except Exception as exc:  # a defect: classify it, keep its value-free traceback
+            stop = _internal(f"{connector.system_id()}.submit {command.operation}", exc)
+            stop.__cause__ = scrubbed(exc)
+            outcome = _retry_outcome(command, stop, stop.message)
+        with self._lock:
+            if transient is not None:
+                self._transient_in_a_row += 1
+                if self._transient_in_a_row >= 3 and self._abort is None:
+                    self._abort = transient
+            elif returned:
+                self._transient_in_a_row = 0
+            if stop is not None and self._abort is None:
+                self._abort = stop
+        self._outcomes[index] = outcome
 
 
 def _retry_after(state: RetryCallState) -> float | None:

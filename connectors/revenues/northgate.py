@@ -15,7 +15,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, ClassVar
 
-from pydantic import BaseModel, TypeAdapter, ValidationError, field_validator
+from pydantic import BaseModel, Field, TypeAdapter, ValidationError, field_validator
 
 from connectors.base import (BackOfficeRecord, Command, Connector, Outcome, OutcomeStatus,
                              SecretConfig, Update)
@@ -66,6 +66,8 @@ class NorthgateConfig(SecretConfig):
 
     endpoint: str
     """Full SOAP URL, e.g. ``https://revenues.council.example/ws/soap``."""
+    concurrent_sends: int = Field(default=4, ge=1, le=16)
+    """Commands for different accounts sent at once (one keep-alive connection each)."""
 
     @field_validator("endpoint")
     @classmethod
@@ -89,6 +91,13 @@ def command_key(client_reference: str) -> str:
 def _utc(moment: datetime) -> datetime:
     return moment.replace(tzinfo=timezone.utc) if moment.tzinfo is None \
         else moment.astimezone(timezone.utc)
+
+
+def _records_changed(command: Command) -> list[str]:
+    """The accounts and properties a command changes: commands sharing one are sent in order."""
+    payload = command.payload
+    return [f"{name}:{str(payload[name]).strip().upper()}"
+            for name in ("account_ref", "new_property_ref") if payload.get(name)]
 
 
 @dataclass(frozen=True)
@@ -156,7 +165,8 @@ class NorthgateConnector(Connector[NorthgateConfig]):
         log.info("revenues_northgate reachable (version %s)", answer.text("Version") or "?")
 
     def submit(self, commands: Sequence[Command]) -> list[Outcome]:
-        return self.submit_each(commands, self._apply)
+        return self.submit_each(commands, self._apply, lanes=self.config.concurrent_sends,
+                                records=_records_changed)
 
     def fetch_updates(self, since: datetime) -> list[Update]:
         updates = []

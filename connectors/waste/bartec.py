@@ -98,6 +98,8 @@ class BartecConfig(ConnectorConfig):
     """Status words after which the CRM case is closed."""
     records_horizon_days: int = Field(default=730, ge=1, le=3650)
     """How far back ``records()`` reads (by DateRequested): older requests are not reconciled."""
+    concurrent_sends: int = Field(default=4, ge=1, le=16)
+    """Commands for different premises sent at once (one keep-alive connection each)."""
 
     @field_validator("backoffice_timezone")
     @classmethod
@@ -115,6 +117,12 @@ class BartecConfig(ConnectorConfig):
         if missing:
             raise ValueError(f"no back-office field name for {missing}")
         return value
+
+
+def _premises(command: Command) -> list[str]:
+    """The premises a command is about: commands for one UPRN are sent in order."""
+    uprn = command.payload.get("uprn")
+    return [f"uprn:{str(uprn).strip()}"] if uprn else []
 
 
 class _InvalidToken(Exception):
@@ -218,7 +226,8 @@ class BartecConnector(Connector[BartecConfig]):
             self._check_extended_fields(type_key)
 
     def submit(self, commands: Sequence[Command]) -> list[Outcome]:
-        return self.submit_each(commands, self._apply)
+        return self.submit_each(commands, self._apply, lanes=self.config.concurrent_sends,
+                                records=_premises)
 
     def fetch_updates(self, since: datetime) -> list[Update]:
         since_utc = _aware(since)
