@@ -185,9 +185,12 @@ def dispatch_dag(system_id: str, cron: str = "*/10 * * * *") -> DAG:
 
             with _fail_fast_on_permanent_error():
                 connector = connections.connector_for(system_id)
-                report = handoff.dispatch_and_write_back(
-                    connector, system_id, batch_size=BATCH_SIZE, max_batches=MAX_BATCHES,
-                    crm_client=connections.crm_client, run_id=context.get("run_id"))
+                try:
+                    report = handoff.dispatch_and_write_back(
+                        connector, system_id, batch_size=BATCH_SIZE, max_batches=MAX_BATCHES,
+                        crm_client=connections.crm_client, run_id=context.get("run_id"))
+                finally:
+                    connector.close()   # connections kept across the task's batches
             _emit(context, OUTBOX_HANDOFF, [OUTBOX_URI] if report.hand_over else [])
             return report.as_dict() | {"lane": lane}
 

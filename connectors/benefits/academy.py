@@ -16,10 +16,11 @@ AWAITING, no upload). The back office de-duplicates records by content hash as t
 """
 from __future__ import annotations
 
+import contextlib
 import logging
 import secrets
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any, ClassVar, Self
@@ -124,6 +125,8 @@ class AcademyConnector(Connector[AcademyConfig]):
 
     def __init__(self, config: AcademyConfig) -> None:
         super().__init__(config)
+        self._kept: sftp.SftpSession | None = None
+        """The open SSH connection reused by the next call (``_session``; ``close`` ends it)."""
         self.upload_progress: Callable[[int], None] | None = None
         """Called with the bytes written so far during an upload (monitoring, fault tests)."""
         self._archive_cache: dict[tuple[str, int | None, int | None], ff.ResponseFile] = {}
@@ -138,8 +141,29 @@ class AcademyConnector(Connector[AcademyConfig]):
     def _path(self, folder: str, name: str) -> str:
         return f"{folder.rstrip('/')}/{name}"
 
-    def _session(self) -> sftp.SftpSession:
-        return sftp.connect(self.config.sftp_settings())
+    @contextlib.contextmanager
+    def _session(self) -> Iterator[sftp.SftpSession]:
+        """The SSH connection kept open across this connector's calls (a task's batches: one
+        handshake, not one per batch file), opened when there is none or it has dropped. Any
+        failure inside closes it, so the next try (``retrying``) starts on a fresh connection."""
+        session = self._kept
+        if session is None or not session.active():
+            self._kept = None
+            if session is not None:
+                session.close()
+            session = self._kept = sftp.connect(self.config.sftp_settings())
+        try:
+            yield session
+        except BaseException:
+            self._kept = None
+            session.close()
+            raise
+
+    def close(self) -> None:
+        """Close the kept SSH connection (the next call opens a new one)."""
+        session, self._kept = self._kept, None
+        if session is not None:
+            session.close()
 
     # -- contract -------------------------------------------------------------------------------
     def check(self) -> None:
@@ -257,7 +281,7 @@ class AcademyConnector(Connector[AcademyConfig]):
     def _discard_quietly(self, temp: str) -> None:
         """Remove a temporary file a failed attempt left (best effort, on a new connection)."""
         try:
-            with self._session() as session:
+            with sftp.connect(self.config.sftp_settings()) as session:
                 session.remove(temp)
         except (ConnectorError, OSError):
             log.debug("temporary file left for later clean-up")

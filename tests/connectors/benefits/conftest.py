@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -9,10 +10,12 @@ from tests.support.sshd import SshServer, sshd_server  # noqa: F401 - the sessio
 
 
 @pytest.fixture
-def harness(sshd_server: SshServer, tmp_path: Path) -> AcademyHarness:  # noqa: F811
+def harness(sshd_server: SshServer, tmp_path: Path) -> Iterator[AcademyHarness]:  # noqa: F811
     """A fresh exchange folder and back office on the shared sshd."""
     sshd_server.fail_next(0)
-    return AcademyHarness(sshd_server, make_exchange(sshd_server, tmp_path))
+    made = AcademyHarness(sshd_server, make_exchange(sshd_server, tmp_path))
+    yield made
+    made.close()
 
 
 @pytest.fixture

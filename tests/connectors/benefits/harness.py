@@ -32,6 +32,8 @@ class AcademyHarness:
     sshd: SshServer
     backoffice: BenefitsBackOffice
     personal_values: list[str] = field(default_factory=list)
+    opened: list[AcademyConnector] = field(default_factory=list)
+    """Connectors made here (each keeps its SSH connection open until closed)."""
 
     def config(self, **overrides: Any) -> AcademyConfig:
         values: dict[str, Any] = dict(
@@ -43,7 +45,13 @@ class AcademyHarness:
         return AcademyConfig(**values)
 
     def connector(self, **overrides: Any) -> AcademyConnector:
-        return AcademyConnector(self.config(**overrides))
+        connector = AcademyConnector(self.config(**overrides))
+        self.opened.append(connector)
+        return connector
+
+    def close(self) -> None:
+        for connector in self.opened:
+            connector.close()
 
     def connector_with_bad_credentials(self) -> AcademyConnector:
         return self.connector(private_key_path=str(self.sshd.stranger_key_path))

@@ -280,14 +280,33 @@ def test_connector_identity() -> None:
         "hb.stopped_work"}
 
 
-def test_sessions_are_closed(harness: AcademyHarness) -> None:
+def _ssh_connections() -> list[paramiko.Transport]:
+    return [t for t in threading.enumerate() if isinstance(t, paramiko.Transport) and t.is_alive()]
+
+
+def test_one_connection_serves_the_calls_and_close_ends_it(harness: AcademyHarness) -> None:
+    before = set(_ssh_connections())
     connector = harness.connector()
     connector.submit([harness.command(1)])
+    connector.submit([harness.command(2)])
     connector.fetch_updates(_ago(minutes=1))
-    for thread in threading.enumerate():
-        if isinstance(thread, paramiko.Transport):
-            thread.join(timeout=2)
-            assert not thread.is_alive(), "an SSH connection was left open"
+    opened = [t for t in _ssh_connections() if t not in before]
+    assert len(opened) == 1, "each call should reuse the connection kept open"
+    connector.close()
+    opened[0].join(timeout=2)
+    assert not opened[0].is_alive(), "close() left the SSH connection open"
+
+
+def test_a_dropped_connection_is_replaced_on_the_next_call(harness: AcademyHarness) -> None:
+    connector = harness.connector()
+    connector.submit([harness.command(1)])
+    kept = connector._kept
+    assert kept is not None
+    kept.close()                       # the server or the network ended it between batches
+    [outcome] = connector.submit([harness.command(2)])
+    assert outcome.status is OutcomeStatus.AWAITING
+    assert connector._kept is not None and connector._kept is not kept
+    connector.close()
 
 
 def _response_file(name: str, rows: list[list[str]], at: datetime) -> bytes:

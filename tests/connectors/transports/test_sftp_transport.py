@@ -35,3 +35,31 @@ def test_a_pipelined_upload_lands_whole_under_its_final_name(sshd_server: SshSer
         hashlib.sha256(data).digest()
     assert not (tmp_path / ".batch.part").exists()
     assert seen[-1] == len(data) and seen == sorted(seen)
+
+
+def test_an_upload_whose_bytes_differ_on_the_server_is_not_renamed(sshd_server: SshServer,  # noqa: F811
+                                                                   tmp_path: Path) -> None:
+    """The read-back compares every byte: one byte changed on the server (same size) fails the
+    upload as transient, removes the temporary file and never puts the final name in place."""
+    import pytest
+
+    from connectors.errors import TransientError
+
+    sshd_server.use_root(tmp_path)
+    data = os.urandom(2 * 2 ** 20 + 7)
+    with sftp.connect(_settings(sshd_server)) as session:
+        real_stat = session.sftp.stat
+
+        def stat_after_damage(path: str):  # type: ignore[no-untyped-def]
+            part = tmp_path / ".batch.part"
+            spoiled = bytearray(part.read_bytes())
+            spoiled[len(spoiled) - 5] ^= 0x01      # late in the file: past the first pieces read
+            part.write_bytes(bytes(spoiled))
+            return real_stat(path)
+
+        session.sftp.stat = stat_after_damage  # type: ignore[method-assign]
+        with pytest.raises(TransientError) as caught:
+            session.upload_verified(data, ".batch.part", "batch.dat")
+    assert caught.value.code == "verify-content"
+    assert not (tmp_path / "batch.dat").exists()
+    assert not (tmp_path / ".batch.part").exists()
