@@ -4,12 +4,14 @@ from __future__ import annotations
 import contextlib
 import os
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 from alembic import command as alembic_command
 from alembic.config import Config as AlembicConfig
 from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.orm import Session, sessionmaker
 
 MIGRATIONS = Path(__file__).with_name("migrations")
@@ -25,7 +27,8 @@ def database_url() -> str:
 
 
 def engine(url: str | None = None) -> Engine:
-    """One engine per URL per process (pre-pinged pool; SQLite with WAL and foreign keys)."""
+    """One engine per URL per process (SQLite pre-pinged, with WAL and foreign keys; server
+    databases pinged when a connection was idle, ``_ping_when_idle``)."""
     url = url or database_url()
     with _lock:
         if url not in _engines:
@@ -54,8 +57,47 @@ def _create(url: str) -> Engine:
         # A batch's UPDATEs by primary key go in pages (psycopg2.extras.execute_batch), not one
         # round trip per row; INSERTs are multi-row VALUES either way.
         options = {"executemany_mode": "values_plus_batch", "executemany_batch_page_size": 500}
-    return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=5,
-                         connect_args=connect_args, **options)
+    eng = create_engine(url, pool_size=5, max_overflow=5, connect_args=connect_args, **options)
+    _ping_when_idle(eng)
+    return eng
+
+
+#: A pooled server connection idle longer than this is pinged before use (``_ping_when_idle``).
+IDLE_PING_SECONDS = 10.0
+
+
+def _ping_when_idle(eng: Engine) -> None:
+    """Pessimistic disconnect handling, without a round trip per transaction.
+
+    ``pool_pre_ping`` sends ``SELECT 1`` on every checkout: one more round trip for every
+    transaction (a dispatch batch has two). A connection used moments ago cannot have been
+    dropped by an idle timeout, a failover or a restart unnoticed for long, so only one idle
+    for more than ``IDLE_PING_SECONDS`` is pinged; a failed ping makes the pool discard it and
+    connect afresh (``DisconnectionError``), as the pre-ping did. A server restarted within the
+    window fails the one transaction that meets it (SQLAlchemy then drops the whole pool), and
+    the task's retry goes on with new connections.
+    """
+    @event.listens_for(eng, "checkin")
+    def _idle_from(_dbapi_conn, record):  # type: ignore[no-untyped-def]
+        record.info["idle_since"] = time.monotonic()
+
+    @event.listens_for(eng, "checkout")
+    def _ping(dbapi_conn, record, _proxy):  # type: ignore[no-untyped-def]
+        since = record.info.get("idle_since")
+        if since is None or time.monotonic() - since <= IDLE_PING_SECONDS:
+            return
+        try:
+            _ping_connection(dbapi_conn)
+        except Exception as exc:
+            raise DisconnectionError("idle connection failed its ping") from exc
+
+
+def _ping_connection(dbapi_conn) -> None:  # type: ignore[no-untyped-def]
+    cursor = dbapi_conn.cursor()
+    try:
+        cursor.execute("SELECT 1")
+    finally:
+        cursor.close()
 
 
 def dispose_all() -> None:

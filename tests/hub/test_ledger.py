@@ -56,3 +56,38 @@ def test_times_are_stored_and_read_as_utc(ledger_url: str) -> None:
         with db.session_scope(ledger_url) as session:
             session.add(Case(crm_id="CRM-5", version=1, case_type="x", source="pull",
                              received_at=datetime(2026, 1, 1)))
+
+
+@pytest.mark.postgres
+def test_a_pooled_connection_dropped_while_idle_is_replaced_not_used(
+        postgres_ledger_database: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """No ping per transaction on PostgreSQL, but a connection idle past the window is pinged:
+    one the server dropped meanwhile (a restart, an idle timeout) is replaced before use."""
+    url = postgres_ledger_database
+    pings: list[object] = []
+    ping = db._ping_connection
+
+    def counted(dbapi_conn: object) -> None:
+        pings.append(dbapi_conn)
+        ping(dbapi_conn)
+
+    monkeypatch.setattr(db, "_ping_connection", counted)
+    engine = db.engine(url)
+    engine.dispose()
+    try:
+        with db.session_scope(url) as session:
+            pid = session.scalar(sa.text("SELECT pg_backend_pid()"))
+        for _ in range(3):   # back to back: no ping
+            with db.session_scope(url) as session:
+                assert session.scalar(sa.text("SELECT pg_backend_pid()")) == pid
+        assert pings == []
+        admin = sa.create_engine(url, isolation_level="AUTOCOMMIT")
+        with admin.connect() as conn:
+            conn.execute(sa.text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+        admin.dispose()
+        monkeypatch.setattr(db, "IDLE_PING_SECONDS", 0.0)
+        with db.session_scope(url) as session:
+            assert session.scalar(sa.text("SELECT pg_backend_pid()")) != pid
+        assert pings                # the dropped connection was pinged, and replaced
+    finally:
+        engine.dispose()
