@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from demo.stack import REPO, Stack, load_secrets
-from demo.systems import SYSTEMS, CrmDemo, DemoSystem
+from demo.systems import CrmDemo, DemoSystem, demo_systems
 
 COLUMNS = ("received", "sent", "confirmed", "rejected", "written_back", "work_items",
            "backoffice_effects")
@@ -65,13 +65,14 @@ class Demo:
         """Secrets, the environment for Airflow and the simulators, and the systems to run
         (``only`` those named, else all)."""
         (self.home / "logs").mkdir(parents=True, exist_ok=True)
-        classes = [cls for cls in SYSTEMS if only is None or cls.system_id in only]
-        unknown = sorted(set(only or []) - {cls.system_id for cls in SYSTEMS})
+        available = demo_systems()
+        classes = [cls for cls in available if only is None or cls.system_id in only]
+        unknown = sorted(set(only or []) - {cls.system_id for cls in available})
         if unknown:
             raise SystemExit(f"[demo] unknown system(s): {', '.join(unknown)}; known: "
-                             + ", ".join(cls.system_id for cls in SYSTEMS))
+                             + ", ".join(cls.system_id for cls in available))
         names = ["crm_token", "crm_webhook_secret", "hub_api_token",
-                 *[n for cls in SYSTEMS for n in cls.secret_names()]]
+                 *[n for cls in available for n in cls.secret_names()]]
         self.secrets = load_secrets(self.home / "secrets.json", names, makers)
         self.env = {**self.base_env(), **overrides}
         os.environ.update({k: v for k, v in self.env.items() if k.startswith("HUB_")})   # simulators too

@@ -15,6 +15,9 @@ class DemoSystem:
     """One back-office system in the demo (a simulator standing in for the vendor's system)."""
 
     system_id: str = ""
+    """The instance it stands in for (``demo_systems`` binds a class to each instance)."""
+    conn_id: str = ""
+    """The instance's Airflow Connection id (the instance id when empty)."""
     asynchronous = False
     """Answers come later (files): the demo polls status sync until they arrive."""
 
@@ -261,10 +264,31 @@ class HousingDemo(KitSimulator):
 
 SYSTEMS: list[type[DemoSystem]] = [RevenuesDemo, BenefitsDemo, LicensingDemo, WasteDemo,
                                    HousingDemo]
+"""A simulator per shipped connector (by the connector's system id)."""
+
+
+def demo_systems() -> list[type[DemoSystem]]:
+    """One demo system per instance in the instances file (``HUB_INSTANCES``) whose connector
+    has a simulator here, bound to that instance: its own simulator process and state, named
+    after the instance, behind the instance's own Connection. Two instances of one connector
+    (domestic and trade waste) get two simulators."""
+    from connectors import catalog
+
+    by_connector = {cls.system_id: cls for cls in SYSTEMS}
+    bound: list[type[DemoSystem]] = []
+    for system_id, found in catalog.SYSTEMS.items():
+        cls = by_connector.get(found.connector_id)
+        if cls is None:
+            continue
+        if (system_id, found.conn_id) != (cls.system_id, cls.conn_id or cls.system_id):
+            cls = type(cls.__name__, (cls,), {"system_id": system_id, "conn_id": found.conn_id})
+        bound.append(cls)
+    return bound
 
 
 def airflow_env(crm: CrmDemo, systems: list[DemoSystem]) -> dict[str, str]:
     env = {"AIRFLOW_CONN_CRM": json.dumps(crm.connection())}
     for system in systems:
-        env[f"AIRFLOW_CONN_{system.system_id.upper()}"] = json.dumps(system.connection())
+        conn_id = system.conn_id or system.system_id
+        env[f"AIRFLOW_CONN_{conn_id.upper()}"] = json.dumps(system.connection())
     return env
