@@ -161,9 +161,9 @@ class BartecConnector(Connector[BartecConfig]):
         token_node = result.child("Token")
         token = token_node.text("TokenString") if token_node is not None else None
         if code != 0 or not token:
-            raise PermanentError("waste_bartec: Authenticate refused the credentials",
+            raise PermanentError(f"{self.system_id()}: Authenticate refused the credentials",
                                  code=f"auth-{code}")
-        log.debug("waste_bartec: authenticated")
+        log.debug("%s: authenticated", self.system_id())
         return token
 
     def _token_value(self, *, renew: bool = False) -> str:
@@ -179,7 +179,7 @@ class BartecConnector(Connector[BartecConfig]):
         try:
             return self._call_once(operation, self._token_value(), params, write)
         except _InvalidToken:
-            log.info("waste_bartec: token refused by %s; renewing once", operation)
+            log.info("%s: token refused by %s; renewing once", self.system_id(), operation)
         try:
             return self._call_once(operation, self._token_value(renew=True), params, write)
         except _InvalidToken as exc:
@@ -245,7 +245,8 @@ class BartecConnector(Connector[BartecConfig]):
         for code in codes:
             updates += self._history(code, since_utc)
         updates.sort(key=lambda u: (u.changed_at, u.update_id))
-        log.info("waste_bartec: %d updates from %d changed requests", len(updates), len(codes))
+        log.info("%s: %d updates from %d changed requests", self.system_id(), len(updates),
+                 len(codes))
         return updates
 
     def lookup(self, kind: str, params: Mapping[str, Any]) -> Any:
@@ -382,13 +383,13 @@ class BartecConnector(Connector[BartecConfig]):
             raise
         self._unsure.discard(command.key)
         warnings = self._add_note(reference, _note_text(command, model))
-        log.info("waste_bartec: %s created %s", command.operation, reference)
+        log.info("%s: %s created %s", self.system_id(), command.operation, reference)
         return self._confirmed(command, reference, warnings=warnings)
 
     def _confirmed(self, command: Command, reference: str, *, existing: bool = False,
                    warnings: tuple[str, ...] = ()) -> Outcome:
         if existing:
-            log.info("waste_bartec: %s already held as %s", command.operation, reference)
+            log.info("%s: %s already held as %s", self.system_id(), command.operation, reference)
         return Outcome(key=command.key, status=OutcomeStatus.CONFIRMED, reference=reference,
                        warnings=warnings, details={"service_request": reference})
 
@@ -412,7 +413,7 @@ class BartecConnector(Connector[BartecConfig]):
                                                     Note=text))
             _raise_for_errors("ServiceRequest_Note_Create", result)
         except ConnectorError as exc:
-            log.warning("waste_bartec: note on %s not added (%s)", reference,
+            log.warning("%s: note on %s not added (%s)", self.system_id(), reference,
                         exc.code or type(exc).__name__)
             return (f"note not added to {reference}: {exc.code or type(exc).__name__}",)
         return ()
@@ -449,18 +450,19 @@ class BartecConnector(Connector[BartecConfig]):
         wanted = (self.config.service_types.get(type_key) or "").strip().upper()
         field = f"service_types.{type_key}"
         if not wanted:
-            raise PermanentError(f"waste_bartec: no service type configured for {type_key}",
+            raise PermanentError(f"{self.system_id()}: no service type configured for {type_key}",
                                  code="config", field=field)
         for refresh in (False, True):
             found = {(i, d) for i, n, d in self._service_types(refresh=refresh)
                      if (str(i) == wanted if wanted.isdigit() else n == wanted)}
             if len({i for i, _ in found}) > 1:
-                raise PermanentError(f"waste_bartec: the back office has several service types "
-                                     f"named as configured for {type_key}; configure its ID",
+                raise PermanentError(f"{self.system_id()}: the back office has several service "
+                                     f"types named as configured for {type_key}; configure its ID",
                                      code="config", field=field)
             if found:
                 return next(iter(found))
-        raise PermanentError(f"waste_bartec: service type for {type_key} not in the back office",
+        raise PermanentError(f"{self.system_id()}: service type for {type_key} not in the back "
+                             "office",
                              code="config", field=field)
 
     def _service_type_id(self, type_key: str) -> int:
@@ -480,7 +482,7 @@ class BartecConnector(Connector[BartecConfig]):
                 except UnreadableAnswer as exc:
                     self._set_aside("ServiceRequests_Notes_Types_Get", entry.path, exc)
             if self._note_type_id is None:
-                raise PermanentError("waste_bartec: the configured note type is not in the "
+                raise PermanentError(f"{self.system_id()}: the configured note type is not in the "
                                      "back office", code="config", field="note_type")
         return self._note_type_id
 
@@ -512,13 +514,13 @@ class BartecConnector(Connector[BartecConfig]):
         if known is None:
             known = self._definitions_by_id(refresh=True).get(definition_id)
         if known is None:
-            raise PermanentError(f"waste_bartec: extended data definition of {type_key} is not "
-                                 "in the back office", code="config", field=f"service_types.{type_key}")
+            raise PermanentError(f"{self.system_id()}: extended data definition of {type_key} is "
+                                 "not in the back office", code="config", field=f"service_types.{type_key}")
         wanted = ("slot_date", "item") if type_key == "bulky" else ("collection_date", "bin_type")
         for key in wanted:
             if names[key].upper() not in known:
-                raise PermanentError(f"waste_bartec: extended data field for {key} is not in the "
-                                     f"definition of {type_key}", code="config",
+                raise PermanentError(f"{self.system_id()}: extended data field for {key} is not in "
+                                     f"the definition of {type_key}", code="config",
                                      field=f"extended_data_fields.{key}")
         return names
 
