@@ -21,6 +21,7 @@ from pathlib import Path
 
 import paramiko
 from paramiko.hostkeys import HostKeyEntry
+from paramiko.sftp import CMD_EXTENDED, CMD_EXTENDED_REPLY
 
 from connectors.errors import (ConnectorError, PermanentError, TransientError,
                                UnknownOutcomeError, UnreadableAnswer)
@@ -28,9 +29,11 @@ from connectors.errors import (ConnectorError, PermanentError, TransientError,
 log = logging.getLogger(__name__)
 
 CHUNK_SIZE = 32 * 1024
-#: SFTP read and write requests of this size (paramiko's default is 32 KB; OpenSSH's sftp-server
-#: takes up to 256 KB): fewer requests and acknowledgements for the same bytes.
+#: paramiko's SFTP read and write request size, which every server takes.
 REQUEST_SIZE = 32 * 1024
+#: The largest request used when the server says it takes more (``limits@openssh.com``: OpenSSH's
+#: sftp-server takes 255 KB): fewer requests and acknowledgements for the same bytes.
+LARGEST_REQUEST_SIZE = 255 * 1024
 WRITE_SIZE = 256 * 1024
 """How much of a file ``upload_verified`` hands paramiko per write (progress is reported per write)."""
 READ_SIZE = 256 * 1024
@@ -143,6 +146,25 @@ class SftpSession:
     def __init__(self, client: paramiko.SSHClient, sftp: paramiko.SFTPClient) -> None:
         self._client = client
         self.sftp = sftp
+        self._request_size: int | None = None
+
+    def request_size(self) -> int:
+        """The read/write request size for large transfers: what the server says it takes
+        (``limits@openssh.com``), at most ``LARGEST_REQUEST_SIZE``; paramiko's 32 KB when it does
+        not say (asked once per connection)."""
+        if self._request_size is None:
+            self._request_size = REQUEST_SIZE
+            try:
+                kind, answer = self.sftp._request(CMD_EXTENDED, "limits@openssh.com")
+                if kind == CMD_EXTENDED_REPLY and answer is not None:
+                    answer.get_int64()                     # max packet length
+                    largest_read, largest_write = answer.get_int64(), answer.get_int64()
+                    self._request_size = max(REQUEST_SIZE, min(
+                        LARGEST_REQUEST_SIZE, largest_read or REQUEST_SIZE,
+                        largest_write or REQUEST_SIZE))
+            except Exception:  # noqa: BLE001 - no such extension: paramiko's default
+                log.debug("sftp server does not state its limits; 32 KB requests")
+        return self._request_size
 
     def active(self) -> bool:
         """The SSH connection is still up (as far as this side knows)."""
@@ -224,7 +246,7 @@ class SftpSession:
                 # Pipelined: writes go out without waiting for each acknowledgement (a failed
                 # write still raises, at the latest when the file is closed).
                 handle.set_pipelined(True)
-                handle.MAX_REQUEST_SIZE = REQUEST_SIZE
+                handle.MAX_REQUEST_SIZE = self.request_size()
                 for offset in range(0, len(data), WRITE_SIZE):
                     handle.write(data[offset:offset + WRITE_SIZE])
                     if progress is not None:
@@ -253,7 +275,7 @@ class SftpSession:
         position = 0
         with classified("verify uploaded file"):
             with self.sftp.open(path, "rb") as handle:
-                handle.MAX_REQUEST_SIZE = REQUEST_SIZE
+                handle.MAX_REQUEST_SIZE = self.request_size()
                 handle.prefetch(len(data))   # read ahead what was written, no more
                 while True:
                     chunk = handle.read(READ_SIZE)

@@ -63,3 +63,21 @@ def test_an_upload_whose_bytes_differ_on_the_server_is_not_renamed(sshd_server: 
     assert caught.value.code == "verify-content"
     assert not (tmp_path / "batch.dat").exists()
     assert not (tmp_path / ".batch.part").exists()
+
+
+def test_requests_are_as_large_as_the_server_says_and_32k_when_it_does_not(
+        sshd_server: SshServer, tmp_path: Path) -> None:  # noqa: F811
+    sshd_server.use_root(tmp_path)
+    data = os.urandom(1 * 2 ** 20 + 5)
+    with sftp.connect(_settings(sshd_server)) as session:
+        assert session.request_size() == sftp.LARGEST_REQUEST_SIZE   # OpenSSH states its limits
+    with sftp.connect(_settings(sshd_server)) as session:
+        def unsupported(*_args: object) -> None:
+            raise OSError("operation unsupported")
+
+        real = session.sftp._request
+        session.sftp._request = unsupported  # type: ignore[method-assign]
+        assert session.request_size() == sftp.REQUEST_SIZE
+        session.sftp._request = real  # type: ignore[method-assign]
+        session.upload_verified(data, ".small.part", "small.dat")
+    assert (tmp_path / "small.dat").read_bytes() == data
