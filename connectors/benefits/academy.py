@@ -25,14 +25,15 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any, ClassVar, Self
 
-from pydantic import SecretStr, model_validator
+from pydantic import Field, SecretStr, model_validator
 
-from connectors.base import (Command, Connector, ConnectorConfig, Finding, Outcome, OutcomeStatus,
-                             Update)
+from connectors.base import (BackOfficeRecord, Command, Connector, ConnectorConfig, Finding,
+                             Outcome, OutcomeStatus, Update)
 from connectors.benefits import fileformat as ff
 from connectors.benefits.operations import OPERATIONS, ClaimChange
 from connectors.errors import (ConnectorError, PermanentError, Rejected, TransientError,
                                UnreadableAnswer, error_class_name)
+from connectors.fields import flat_fields
 from connectors.benefits.seen import SeenFiles
 from connectors.transports import sftp
 
@@ -70,6 +71,11 @@ class AcademyConfig(ConnectorConfig):
     quarantine_dir: str = "quarantine"
     """Where an outbound file the hub cannot read is moved (with an operations work item), so it
     is not read again every run. Created when missing."""
+    extract_dir: str = "extract"
+    """Where the back office publishes its claim extract (``CLAIMS_<time>.csv``), read by
+    ``records()`` for reconciliation; the newest complete one is read."""
+    extract_max_bytes: int = Field(default=2 * 1024**3, ge=1024, le=64 * 1024**3)
+    """The largest claim extract read (it is streamed, never held whole)."""
     state_file: str = ".hub-seen-files.json"
     """The hub's record of outbound files it has returned updates from, kept in ``archive_dir``:
     a file is archived only after the hub stored what was in it."""
@@ -232,6 +238,44 @@ class AcademyConnector(Connector[AcademyConfig]):
         return {key: {"result": a.response.result, "claim_ref": a.response.claim_ref,
                       "reason_code": a.response.reason_code, "file": a.file_name}
                 for key in keys if (a := answers.get(key)) is not None}
+
+    def records(self, *, since: datetime | None = None,
+                page_size: int = 500) -> Iterator[BackOfficeRecord]:
+        """Every change the back office holds, from its newest claim extract
+        (``<extract_dir>/CLAIMS_<time>.csv``, file type ``ACADEMY-EXT``), streamed a chunk at a
+        time up to ``extract_max_bytes`` (``page_size`` is checked, 1 to 100000: the file is the
+        page). ``key`` = record id (the command key), ``reference`` = claim reference, ``fields``
+        = the change's fields plus ``claim_ref``. ``since``: changes whose status changed at or
+        after it. A line the hub cannot use is set aside; a broken envelope (header, trailer
+        count or checksum, found at the end) raises ``UnreadableAnswer``: the whole read failed.
+        No extract yet is a ``TransientError`` (the back office publishes it nightly)."""
+        self.page_size_for(page_size, maximum=100_000)
+        since_utc = _aware(since) if since is not None else None
+        folder = self.config.extract_dir
+        with self._session() as session:
+            names = sorted(f.filename for f in session.list_files(folder)
+                           if ff.is_complete_name(f.filename)
+                           and f.filename.startswith(ff.EXTRACT_PREFIX))
+            if not names:
+                raise TransientError(f"benefits: no claim extract in {folder} yet",
+                                     code="no-extract")
+            name = names[-1]
+            lines = session.iter_lines(self._path(folder, name),
+                                       max_bytes=self.config.extract_max_bytes)
+            try:
+                for item in ff.read_extract(lines):
+                    if isinstance(item, ff.BadLine):
+                        self.set_aside(operation="claim extract", entry=f"{name} line {item.line}",
+                                       field=item.field, reason=item.reason, code="bad-line")
+                        continue
+                    if since_utc is not None and item.changed_at < since_utc:
+                        continue
+                    yield _extract_record(item)
+            except ff.FileFormatError as exc:
+                raise UnreadableAnswer(f"claim extract {name} line {exc.line}: {exc}",
+                                       code="bad-extract") from exc
+            finally:
+                lines.close()
 
     # -- submit ---------------------------------------------------------------------------------
     def _deliver(self, records: list[tuple[int, Command, ff.ChangeRecord]]) -> dict[int, Outcome]:
@@ -460,6 +504,15 @@ def _record(command: Command, model: ClaimChange) -> ff.ChangeRecord:
                            effective_date=model.effective_date(),
                            fields=model.model_dump(mode="json", exclude={"claim_ref"},
                                                    exclude_none=True))
+
+
+def _extract_record(row: ff.ExtractRow) -> BackOfficeRecord:
+    operation = row.change_type if row.change_type in OPERATIONS else None
+    fields = flat_fields({"claim_ref": row.claim_ref, **row.fields}) if operation else {}
+    return BackOfficeRecord(reference=row.claim_ref, key=row.record_id, status=row.status,
+                            fields=fields, crm_status=CRM_STATUS.get(row.status),
+                            changed_at=row.changed_at.astimezone(timezone.utc),
+                            operation=operation)
 
 
 def _answered(key: str, answer: _Answer) -> Outcome:

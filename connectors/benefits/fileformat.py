@@ -24,7 +24,8 @@ import csv
 import hashlib
 import io
 import json
-from collections.abc import Iterable, Mapping, Sequence
+import re
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
@@ -33,6 +34,8 @@ from connectors.fields import is_reference, is_status_word
 
 CHANGE_FILE_TYPE = "ACADEMY-COC"
 RESPONSE_FILE_TYPE = "ACADEMY-RSP"
+EXTRACT_FILE_TYPE = "ACADEMY-EXT"
+EXTRACT_PREFIX = "CLAIMS_"
 FORMAT_VERSION = "1"
 FILE_SUFFIX = ".csv"
 TEMP_SUFFIX = ".part"
@@ -381,3 +384,95 @@ def _line_problem(kind: str, row: list[str]) -> tuple[str, str] | None:
     elif kind == "F" and not row[1].strip():
         return "file_name", "empty file name"
     return None
+
+
+# -- the claim extract (back office -> hub, for reconciliation) --------------------------------
+@dataclass(frozen=True)
+class ExtractRow:
+    """One ``X`` line: a change the back office holds, as it holds it now."""
+
+    line: int
+    record_id: str
+    claim_ref: str
+    change_type: str
+    effective_date: str
+    fields: Mapping[str, Any]
+    status: str
+    changed_at: datetime
+
+
+def read_extract(lines: Iterable[bytes]) -> Iterator[ExtractRow | BadLine]:
+    """Read an ``ACADEMY-EXT`` file line by line (never whole): each ``X`` line as an
+    ``ExtractRow``, or a ``BadLine`` naming the line and the field when a value is unusable; lines
+    of other kinds and extra columns are ignored. The envelope is checked as it streams: a bad
+    header at once, the trailer's count and checksum at the end (``FileFormatError`` naming the
+    line; rows before it have been yielded, so a caller must treat the whole read as failed)."""
+    digest = hashlib.sha256()
+    pending: bytes | None = None
+    number = count = 0
+
+    def raw_lines() -> Iterator[str]:
+        nonlocal pending, number
+        for raw in lines:
+            if pending is not None:
+                digest.update(pending)   # every line but the last (the trailer) is hashed
+            pending = raw
+            number += 1
+            try:
+                yield raw.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                raise FileFormatError("file is not valid UTF-8", line=number) from exc
+
+    rows = csv.reader(raw_lines())
+    trailer: list[str] | None = None
+    try:
+        header = next(rows, None)
+        if header is None or header[:1] != ["H"] or len(header) < 5:
+            raise FileFormatError("first line is not a header", line=1)
+        if header[2] != FORMAT_VERSION:
+            raise FileFormatError("unsupported format version", line=1)
+        _header(header, EXTRACT_FILE_TYPE)
+        for row in rows:
+            if trailer is not None:
+                raise FileFormatError("lines after the trailer", line=number)
+            if row[:1] == ["T"]:
+                trailer = row
+                continue
+            count += 1
+            if row[:1] == ["X"]:
+                yield _extract_row(number, row)
+    except csv.Error as exc:
+        raise FileFormatError("file is not valid CSV", line=number) from exc
+    if trailer is None or len(trailer) != 3:
+        raise FileFormatError("file does not end with a trailer line", line=number)
+    if trailer[1] != str(count):
+        raise FileFormatError(f"trailer count does not match the {count} records", line=number)
+    if trailer[2] != digest.hexdigest():
+        raise FileFormatError("trailer checksum does not match the file", line=number)
+
+
+#: A record id as the hub writes them (its command keys), never markup or blank.
+_RECORD_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:/#-]{0,199}")
+
+
+def _extract_row(number: int, row: list[str]) -> ExtractRow | BadLine:
+    if len(row) < 8:
+        return BadLine(number, "X", f"column {len(row) + 1}", f"X line has {len(row)} columns, needs 8")
+    checks = (("record_id", _RECORD_ID.fullmatch(row[1]) is not None, "no usable record id"),
+              ("claim_ref", is_reference(row[2]), "no readable claim reference"),
+              ("status", is_status_word(row[6]), "no readable status word"))
+    for name, ok, reason in checks:
+        if not ok:
+            return BadLine(number, "X", name, reason)
+    try:
+        fields = json.loads(row[5])
+    except ValueError:
+        fields = None
+    if not isinstance(fields, dict):
+        return BadLine(number, "X", "fields", "fields are not a JSON object")
+    try:
+        changed_at = _parse_dt(row[7], f"line {number}")
+    except FileFormatError:
+        return BadLine(number, "X", "changed_at", "no time with a zone")
+    return ExtractRow(number, row[1], row[2].strip(), row[3], row[4], fields,
+                      row[6].strip().upper(), changed_at)

@@ -209,6 +209,38 @@ class SftpSession:
                         raise UnreadableAnswer(f"file went past the limit of {max_bytes} bytes",
                                                code="file-too-large")
 
+    def iter_lines(self, path: str, *, max_bytes: int,
+                   max_line_bytes: int = 1024 * 1024) -> Iterator[bytes]:
+        """The file's lines (with their line ends), read a chunk at a time and never held whole:
+        past ``max_bytes`` read, or a line longer than ``max_line_bytes``, reading stops with
+        ``UnreadableAnswer`` (``file-too-large`` / ``line-too-long``). The last line may lack a
+        line end. Close the iterator (or read it to the end) to close the file."""
+        with classified("read file"):
+            handle = self.sftp.open(path, "rb")
+        try:
+            total, partial = 0, b""
+            while True:
+                with classified("read file"):
+                    chunk = handle.read(CHUNK_SIZE)
+                if not chunk:
+                    break
+                total += len(chunk)
+                if total > max_bytes:
+                    raise UnreadableAnswer(f"file went past the limit of {max_bytes} bytes",
+                                           code="file-too-large")
+                pieces = (partial + chunk).split(b"\n")
+                partial = pieces.pop()
+                for piece in pieces:
+                    yield piece + b"\n"
+                if len(partial) > max_line_bytes:
+                    raise UnreadableAnswer(f"a line is longer than {max_line_bytes} bytes",
+                                           code="line-too-long")
+            if partial:
+                yield partial
+        finally:
+            with contextlib.suppress(Exception):
+                handle.close()
+
     def write_atomic(self, data: bytes, temp_path: str, final_path: str) -> None:
         """Write a small file under a temporary name, then rename it over ``final_path``."""
         with classified("write file"):

@@ -3,7 +3,13 @@
 ``process()`` is one run of the back office's batch job: it takes every complete file in the inbound
 folder (temporary names are ignored), verifies its trailer, applies each record once (records are
 de-duplicated by content hash because files overlap), and writes the answers that are due, plus any
-staff changes, as one response file in the outbound folder. State lives in SQLite.
+staff changes, as one response file in the outbound folder. When anything changed since the last
+one, it then publishes the claim extract (``publish_extract``: the "nightly" extract, every change
+the back office holds, in the ``extract`` folder). State lives in SQLite.
+
+Drift on purpose, for reconciliation (the simulator's admin interface is this class, as for
+``staff_change``): ``drift_change`` changes a held change's status or a field with no ``S`` line,
+``drift_delete`` removes one, ``drift_add`` adds one carrying a record id (a hub key).
 """
 from __future__ import annotations
 
@@ -40,7 +46,13 @@ CREATE TABLE IF NOT EXISTS staff_changes (
     note TEXT NOT NULL, made_at TEXT NOT NULL, written INTEGER NOT NULL DEFAULT 0);
 CREATE TABLE IF NOT EXISTS files (
     name TEXT NOT NULL, received_at TEXT NOT NULL, status TEXT NOT NULL, reason_code TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
 """
+#: Columns added to ``records`` after the first version (older files get them on ``setup``).
+_RECORD_COLUMNS = ("effective TEXT", "fields TEXT", "status TEXT", "status_at TEXT")
+APPLIED = "CHANGE_APPLIED"
+EXTRACT_PREFIX = "CLAIMS_"
+KEEP_EXTRACTS = 2
 
 
 @dataclass(frozen=True)
@@ -69,6 +81,7 @@ class BenefitsBackOffice:
         self.outbound = self.root / outbound
         self.archive = self.root / archive
         self.processed = self.root / "backoffice" / "processed"
+        self.extract = self.root / "extract"
         self.db_path = Path(db_path)
         self.response_delay = timedelta(seconds=response_delay_seconds)
         self.late_fraction = late_fraction
@@ -78,10 +91,14 @@ class BenefitsBackOffice:
     # -- set-up ---------------------------------------------------------------------------------
     def setup(self) -> None:
         """Create the folders and the database (idempotent)."""
-        for folder in (self.inbound, self.outbound, self.archive, self.processed):
+        for folder in (self.inbound, self.outbound, self.archive, self.processed, self.extract):
             folder.mkdir(parents=True, exist_ok=True)
         with self._db() as db:
             db.executescript(_SCHEMA)
+            have = {row[1] for row in db.execute("PRAGMA table_info(records)")}
+            for column in _RECORD_COLUMNS:
+                if column.split()[0] not in have:
+                    db.execute(f"ALTER TABLE records ADD COLUMN {column}")
 
     def seed(self, claims: Iterable[Mapping[str, Any]]) -> int:
         """Add (or replace) claims the back office knows."""
@@ -119,10 +136,97 @@ class BenefitsBackOffice:
                      note: str = "benefit recalculated", record_id: str = "") -> str:
         """A change made by staff; it appears in outbound as a status line on the next run."""
         event_id = f"EV{secrets.token_hex(6).upper()}"
+        now = self.clock().isoformat()
         with self._db() as db:
             db.execute("INSERT INTO staff_changes VALUES (?, ?, ?, ?, ?, ?, 0)",
-                       (event_id, claim_ref, record_id, status, note, self.clock().isoformat()))
+                       (event_id, claim_ref, record_id, status, note, now))
+            # the change shows in the extract: on the record it names, else on the claim's changes
+            where, key = ("record_id = ?", record_id) if record_id else ("claim_ref = ?", claim_ref)
+            db.execute(f"UPDATE records SET status = ?, status_at = ? WHERE result = 'ACCEPTED' "
+                       f"AND {where}", (status, now, key))
+            self._changed(db)
         return event_id
+
+    # -- the claim extract (what reconciliation reads) ------------------------------------------
+    @staticmethod
+    def _changed(db: sqlite3.Connection) -> None:
+        db.execute("INSERT INTO meta VALUES ('changes', 1) "
+                   "ON CONFLICT(name) DO UPDATE SET value = value + 1")
+
+    def extract_due(self) -> bool:
+        """Whether the back office changed since the last extract was published."""
+        with self._db() as db:
+            values = dict(db.execute("SELECT name, value FROM meta").fetchall())
+        return values.get("changes", 0) != values.get("published", -1)
+
+    def publish_extract(self) -> str:
+        """Write the claim extract: one ``X`` line per accepted change, as held now, oldest
+        first, streamed to ``extract/.CLAIMS_<time>.csv.part`` then renamed (only the last
+        ``KEEP_EXTRACTS`` are kept). Returns the file name."""
+        now = self.clock()
+        name = f"{EXTRACT_PREFIX}{now:%Y%m%dT%H%M%S%f}{fmt.SUFFIX}"
+        self.extract.mkdir(parents=True, exist_ok=True)
+        temp = self.extract / fmt.partial_name(name)
+        with self._db() as db:
+            version = db.execute("SELECT value FROM meta WHERE name = 'changes'").fetchone()
+            rows = db.execute(
+                "SELECT record_id, claim_ref, change_type, effective, fields, status, "
+                "COALESCE(status_at, received_at) FROM records WHERE result = 'ACCEPTED' "
+                "ORDER BY received_at, record_id")
+            with temp.open("wb") as out:
+                count = fmt.write_extract(name.removesuffix(fmt.SUFFIX), now, (
+                    fmt.extract_row(r[0], r[1], r[2], r[3] or "", r[4] or "{}", r[5] or APPLIED,
+                                    datetime.fromisoformat(r[6])) for r in rows), out)
+            db.execute("INSERT INTO meta VALUES ('published', ?) "
+                       "ON CONFLICT(name) DO UPDATE SET value = excluded.value",
+                       (version[0] if version else 0,))
+        os.replace(temp, self.extract / name)
+        for old in sorted(p for p in self.extract.iterdir() if fmt.is_ready(p.name))[:-KEEP_EXTRACTS]:
+            old.unlink(missing_ok=True)
+        log.info("benefits sim: published extract %s (%d changes)", name, count)
+        return name
+
+    # -- drift on purpose (admin; no S line: behind the hub's back) ---------------------------
+    def drift_change(self, record_id: str, status: str | None = None,
+                     fields: Mapping[str, Any] | None = None) -> None:
+        """Change a held change's status and/or values in its fields (``member_name``...)."""
+        with self._db() as db:
+            row = db.execute("SELECT fields FROM records WHERE record_id = ? AND result = "
+                             "'ACCEPTED'", (record_id,)).fetchone()
+            if row is None:
+                raise LookupError(record_id)
+            values = json.loads(row[0] or "{}") | dict(fields or {})
+            db.execute("UPDATE records SET fields = ?, status = COALESCE(?, status), "
+                       "status_at = ? WHERE record_id = ?",
+                       (fmt.canonical_json(values), status, self.clock().isoformat(), record_id))
+            self._changed(db)
+
+    def drift_delete(self, record_id: str) -> None:
+        """Forget a held change (a bad data fix): gone from the extract."""
+        with self._db() as db:
+            if db.execute("DELETE FROM records WHERE record_id = ? AND result = 'ACCEPTED'",
+                          (record_id,)).rowcount == 0:
+                raise LookupError(record_id)
+            self._changed(db)
+
+    def drift_add(self, record_id: str, like: str, status: str | None = None) -> None:
+        """A change keyed ``record_id`` entered by hand, copying held change ``like``."""
+        now = self.clock().isoformat()
+        with self._db() as db:
+            row = db.execute("SELECT * FROM records WHERE record_id = ? AND result = 'ACCEPTED'",
+                             (like,)).fetchone()
+            if row is None:
+                raise LookupError(like)
+            if db.execute("SELECT 1 FROM records WHERE record_id = ?", (record_id,)).fetchone():
+                raise ValueError("a change with this record id exists")
+            columns = [c[1] for c in db.execute("PRAGMA table_info(records)")]
+            values = dict(zip(columns, row)) | {
+                "content_hash": fmt.sha256(f"drift:{record_id}".encode()), "record_id": record_id,
+                "file_name": "(entered by hand)", "received_at": now, "release_at": now,
+                "answered": 1, "status": status or row[columns.index("status")], "status_at": now}
+            db.execute(f"INSERT INTO records ({', '.join(values)}) VALUES "
+                       f"({', '.join('?' * len(values))})", list(values.values()))
+            self._changed(db)
 
     # -- the batch job --------------------------------------------------------------------------
     def process(self) -> ProcessReport:
@@ -149,6 +253,8 @@ class BenefitsBackOffice:
             self._log_file(path.name, "PROCESSED", "")
             self._move_processed(path)
         written, name = self._write_due(rejections)
+        if self.extract_due():
+            self.publish_extract()
         return ProcessReport(files, records, duplicates, written, name)
 
     def _log_file(self, name: str, status: str, code: str) -> None:
@@ -177,12 +283,18 @@ class BenefitsBackOffice:
             release = now + self.response_delay
             if self._is_late(record):
                 release += self.late_delay
-            db.execute("INSERT INTO records VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0)",
+            db.execute("INSERT INTO records (content_hash, record_id, file_name, claim_ref, "
+                       "change_type, result, reason_code, reason, received_at, release_at, "
+                       "answered, effective, fields, status) "
+                       "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?, ?)",
                        (record.content_hash, record.record_id, file_name, record.claim_ref,
                         record.change_type, result, code, reason, now.isoformat(),
-                        release.isoformat()))
+                        release.isoformat(), record.effective.isoformat(),
+                        fmt.canonical_json(record.fields), APPLIED if result == fmt.ACCEPTED
+                        else None))
             if result == fmt.ACCEPTED:
                 self._apply(db, record, now)
+                self._changed(db)
         return True
 
     def _is_late(self, record: fmt.Change) -> bool:

@@ -24,6 +24,7 @@ from typing import Any
 
 INBOUND_TYPE = "ACADEMY-COC"
 OUTBOUND_TYPE = "ACADEMY-RSP"
+EXTRACT_TYPE = "ACADEMY-EXT"
 VERSION = "1"
 SUFFIX = ".csv"
 
@@ -138,6 +139,36 @@ def write_outbound(file_id: str, created_at: datetime, rows: Iterable[list[str]]
     trailer = io.StringIO(newline="")
     csv.writer(trailer, lineterminator="\r\n").writerow(["T", str(count), sha256(body)])
     return body + trailer.getvalue().encode("utf-8")
+
+
+def write_extract(file_id: str, created_at: datetime, rows: Iterable[list[str]], out: Any) -> int:
+    """Stream an ``ACADEMY-EXT`` file (header, ``X`` rows, trailer) into the binary file ``out``,
+    hashing as it goes (the extract may be large); returns the number of rows."""
+    digest = hashlib.sha256()
+
+    def emit(row: list[str], hashed: bool = True) -> None:
+        line = io.StringIO(newline="")
+        csv.writer(line, lineterminator="\r\n").writerow(row)
+        data = line.getvalue().encode("utf-8")
+        if hashed:
+            digest.update(data)
+        out.write(data)
+
+    emit(["H", EXTRACT_TYPE, VERSION, file_id, stamp(created_at)])
+    count = 0
+    for row in rows:
+        emit(row)
+        count += 1
+    emit(["T", str(count), digest.hexdigest()], hashed=False)
+    return count
+
+
+def extract_row(record_id: str, claim_ref: str, change_type: str, effective: str,
+                fields_json: str, status: str, changed_at: datetime) -> list[str]:
+    """``X,<record id>,<claim ref>,<change type>,<effective date>,<fields JSON>,<status>,
+    <changed at>``: one change the back office holds, as it holds it now."""
+    return ["X", record_id, claim_ref, change_type, effective, fields_json, status,
+            stamp(changed_at)]
 
 
 def answer_row(record_id: str, record_hash: str, result: str, claim_ref: str, reason_code: str,

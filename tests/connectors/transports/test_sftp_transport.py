@@ -81,3 +81,23 @@ def test_requests_are_as_large_as_the_server_says_and_32k_when_it_does_not(
         session.sftp._request = real  # type: ignore[method-assign]
         session.upload_verified(data, ".small.part", "small.dat")
     assert (tmp_path / "small.dat").read_bytes() == data
+
+
+def test_lines_are_streamed_across_chunks_and_limited(sshd_server: SshServer,  # noqa: F811
+                                                      tmp_path: Path) -> None:
+    import pytest
+
+    from connectors.errors import UnreadableAnswer
+    sshd_server.use_root(tmp_path)
+    lines = [f"line {n} ".encode() * (n % 700) + b"\r\n" for n in range(400)]
+    (tmp_path / "big.csv").write_bytes(b"".join(lines) + b"no end")
+    (tmp_path / "long.csv").write_bytes(b"x" * (sftp.CHUNK_SIZE * 3))
+    with sftp.connect(_settings(sshd_server)) as session:
+        assert list(session.iter_lines("big.csv", max_bytes=10**8)) == lines + [b"no end"], \
+            "lines cut across 32 KiB chunks come back whole, the last one without its end"
+        with pytest.raises(UnreadableAnswer) as too_big:
+            list(session.iter_lines("big.csv", max_bytes=100_000))
+        assert too_big.value.code == "file-too-large"
+        with pytest.raises(UnreadableAnswer) as too_long:
+            list(session.iter_lines("long.csv", max_bytes=10**8, max_line_bytes=40_000))
+        assert too_long.value.code == "line-too-long"
