@@ -588,17 +588,7 @@ def _guard(method: Callable[..., Any]) -> Callable[..., Any]:
     if inspect.isgeneratorfunction(method):
         @functools.wraps(method)
         def guarded_iter(self: Connector, *args: Any, **kwargs: Any) -> Iterator[Any]:
-            try:
-                yield from method(self, *args, **kwargs)
-                return
-            except NotImplementedError:
-                raise
-            except Exception as exc:
-                error = settle(self, exc)
-                if error is exc:
-                    raise
-                cause = scrubbed(exc)
-            raise error from cause
+            yield from _guard_iterator(self, method(self, *args, **kwargs), settle)
         guarded_iter._guarded = True  # type: ignore[attr-defined]
         return guarded_iter
 
@@ -624,6 +614,7 @@ def _guard(method: Callable[..., Any]) -> Callable[..., Any]:
 
 def _guard_iterator(connector: Connector, items: Iterator[Any],
                     settle: Callable[[Connector, BaseException], BaseException]) -> Iterator[Any]:
+    """``items``, with whatever their iteration raises classified as a contract method's."""
     try:
         yield from items
         return

@@ -90,21 +90,13 @@ class RepairsConnector(Connector[RepairsConfig]):
                 if slot is not None]
 
     def snapshot(self, keys: Sequence[str]) -> dict[str, Mapping[str, Any]]:
-        # TODO(reconcile): move onto the streaming read the contract gains (issue 7): list
-        # GET /api/v2/jobs (next-link pages) once instead of one look-up per key.
         found: dict[str, Mapping[str, Any]] = {}
         for key in keys:
             job = self._find(key)
-            if job is None:
-                continue
-            status = _text(job, "status")
-            if not is_status_word(status):
-                self._set_aside(f"GET {JOBS}", f"job {job['id']}", "status",
-                                "no readable status word")
-                continue
-            status = cast(str, status).upper()
-            found[key] = {"reference": job["id"], "status": status,
-                          "crm_status": "closed" if status in CLOSED else "open"}
+            status = self._job_status(job) if job is not None else None
+            if job is not None and status is not None:
+                found[key] = {"reference": job["id"], "status": status,
+                              "crm_status": "closed" if status in CLOSED else "open"}
         return found
 
     def records(self, *, since: datetime | None = None,
@@ -119,15 +111,10 @@ class RepairsConnector(Connector[RepairsConfig]):
             params["updated_since"] = aware.isoformat(timespec="microseconds")
         listed = next_link_pages(self.http, JOBS, params=params, max_pages=MAX_JOBS_PAGES)
         for position, job in enumerate(listed):
-            if not self._readable_job(position, job):
-                continue
-            status = _text(job, "status")
-            if not is_status_word(status):
-                self._set_aside(f"GET {JOBS}", f"job {job['id'].strip()}", "status",
-                                "no readable status word")
+            status = self._job_status(job) if self._readable_job(position, job) else None
+            if status is None:
                 continue
             key = _text(job, "client_reference")
-            status = cast(str, status).upper()
             yield BackOfficeRecord(
                 reference=job["id"].strip(), key=key if is_reference(key) else None,
                 status=status, fields=_job_fields(job),
@@ -180,6 +167,15 @@ class RepairsConnector(Connector[RepairsConfig]):
                     and self._readable_job(n, job)):
                 return job
         return None
+
+    def _job_status(self, job: Mapping[str, Any]) -> str | None:
+        """A listed job's status word, upper-case; None (and the job set aside) when unreadable."""
+        status = _text(job, "status")
+        if not is_status_word(status):
+            self._set_aside(f"GET {JOBS}", f"job {str(job['id']).strip()}", "status",
+                            "no readable status word")
+            return None
+        return cast(str, status).upper()
 
     def _readable_job(self, position: int, job: Any) -> bool:
         """True for a listed job with a readable id; any other entry is set aside."""

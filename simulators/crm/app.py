@@ -89,6 +89,15 @@ class WebhookPusher:
         return True
 
 
+def _paged(read: Any, cursor: str | None, limit: int) -> tuple[list[dict[str, Any]], str | None]:
+    """One page from a cursor-paged store read; an unknown cursor is a 422 naming it."""
+    try:
+        return read(cursor, limit)
+    except BadCursor as exc:
+        raise HTTPException(422, [{"loc": ["query", "cursor"], "msg": "unknown cursor",
+                                   "type": "value_error"}]) from exc
+
+
 def seed_demo_cases(store: CrmStore) -> int:
     """Load the shared demo cases (idempotent: unchanged cases keep their version)."""
     changed = 0
@@ -127,11 +136,7 @@ def create_app(db_path: Path, *, token: str, webhook_url: str | None = None,
     @app.get("/api/v1/cases", dependencies=[api])
     def list_changes(cursor: str | None = None,
                      limit: Annotated[int, Query(ge=1, le=1000)] = 200) -> dict[str, Any]:
-        try:
-            cases, next_cursor = store.changes(cursor, limit)
-        except BadCursor as exc:
-            raise HTTPException(422, [{"loc": ["query", "cursor"], "msg": "unknown cursor",
-                                       "type": "value_error"}]) from exc
+        cases, next_cursor = _paged(store.changes, cursor, limit)
         return {"cases": cases, "next_cursor": next_cursor}
 
     @app.get("/api/v1/cases/{crm_id}", dependencies=[api])
@@ -173,11 +178,7 @@ def create_app(db_path: Path, *, token: str, webhook_url: str | None = None,
     @app.get("/api/v1/case-states", dependencies=[api])
     def list_case_states(cursor: str | None = None,
                          limit: Annotated[int, Query(ge=1, le=1000)] = 200) -> dict[str, Any]:
-        try:
-            states, next_cursor = store.case_states(cursor, limit)
-        except BadCursor as exc:
-            raise HTTPException(422, [{"loc": ["query", "cursor"], "msg": "unknown cursor",
-                                       "type": "value_error"}]) from exc
+        states, next_cursor = _paged(store.case_states, cursor, limit)
         return {"case_states": states, "next_cursor": next_cursor}
 
     @app.get("/admin/stats")
