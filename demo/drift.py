@@ -20,8 +20,8 @@ class                       what is done
                             (``POST /admin/cases/{crm_id}/lose-writeback``)
 ==========================  ==================================================================
 
-Each class is tried on the systems in its ``PREFERENCE`` order and seeded on the first one that
-has a usable confirmed record. What was seeded is kept in ``<home>/drift.json`` as it is done:
+Each class is tried on the connectors in its ``PREFERENCE`` order (every instance of each) and
+seeded on the first one that has a usable confirmed record. What was seeded is kept in ``<home>/drift.json`` as it is done:
 a later call seeds nothing for a class already there (``make demo`` twice seeds once), and
 returns only what it seeded now. ``seeded(home)`` reads the marker. Nothing personal is logged or
 kept: system ids, references, keys and CRM case ids only.
@@ -35,7 +35,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -78,13 +78,12 @@ def seed_drift(home: Path, crm: CrmDemo, systems: list[DemoSystem], *,
     finds no usable record is left out (and tried again on the next call)."""
     done = seeded(home)
     made: dict[str, dict[str, Any]] = {}
-    by_id = {system.system_id: system for system in systems}
     used = {(entry.get("system"), entry.get("reference")) for entry in done.values()}
     for name in CLASSES:
         if name in done:
             continue
         entry = (_writeback_missing(crm, used, url) if name == "writeback_missing"
-                 else _backoffice_drift(name, by_id, used, url))
+                 else _backoffice_drift(name, systems, used, url))
         if entry is None:
             continue
         used.add((entry.get("system"), entry.get("reference")))
@@ -126,30 +125,47 @@ def _delivered_cases(url: str | None, limit: int = 50) -> list[str]:
             .group_by(OutboxMessage.crm_id).order_by(OutboxMessage.crm_id).limit(limit)))
 
 
-def _backoffice_drift(name: str, systems: Mapping[str, DemoSystem], used: set[tuple[Any, Any]],
+def connector_id(system: DemoSystem) -> str:
+    """The connector a demo system simulates (``waste_bartec``), whatever instance it is bound
+    to (``demo.systems.demo_systems`` subclasses it with the instance id)."""
+    for cls in type(system).__mro__:
+        if cls.__dict__.get("system_id") in MAKERS:
+            return str(cls.__dict__["system_id"])
+    return system.system_id
+
+
+def _backoffice_drift(name: str, systems: list[DemoSystem], used: set[tuple[Any, Any]],
                       url: str | None) -> dict[str, Any] | None:
-    for system_id in PREFERENCE[name]:
-        system = systems.get(system_id)
-        maker = MAKERS.get(system_id)
-        if system is None or maker is None:
-            continue
-        for command in _confirmed(system_id, url):
-            if (system_id, command["reference"]) in used:
+    for wanted in PREFERENCE[name]:
+        for system in systems:
+            if connector_id(system) != wanted:
                 continue
-            entry = {"system": system_id, "reference": command["reference"],
-                     "key": command["key"], "crm_id": command["crm_id"]}
-            if name == "missing_in_backoffice":
-                maker.delete(system, command)
-            elif name == "unknown_in_backoffice":
-                entry["key"] = unknown_key(command["crm_id"])
-                entry["reference"] = maker.add(system, command, entry["key"])
-                entry["like"] = command["reference"]
-            elif name == "field_mismatch":
-                entry["field"] = maker.change_field(system, command)
-            else:
-                entry["status"] = DRIFT_STATUS[system_id]
-                maker.change_status(system, command, entry["status"])
-            return entry
+            entry = _drift_one(name, system, MAKERS[wanted], used, url)
+            if entry is not None:
+                return entry
+    return None
+
+
+def _drift_one(name: str, system: DemoSystem, maker: _Maker, used: set[tuple[Any, Any]],
+               url: str | None) -> dict[str, Any] | None:
+    system_id = system.system_id
+    for command in _confirmed(system_id, url):
+        if (system_id, command["reference"]) in used:
+            continue
+        entry = {"system": system_id, "reference": command["reference"],
+                 "key": command["key"], "crm_id": command["crm_id"]}
+        if name == "missing_in_backoffice":
+            maker.delete(system, command)
+        elif name == "unknown_in_backoffice":
+            entry["key"] = unknown_key(command["crm_id"])
+            entry["reference"] = maker.add(system, command, entry["key"])
+            entry["like"] = command["reference"]
+        elif name == "field_mismatch":
+            entry["field"] = maker.change_field(system, command)
+        else:
+            entry["status"] = DRIFT_STATUS[connector_id(system)]
+            maker.change_status(system, command, entry["status"])
+        return entry
     return None
 
 
