@@ -352,13 +352,14 @@ class Connector(ABC, Generic[ConfigT]):
 
     # -- helpers for implementations ----------------------------------------------------------
     def page_size_for(self, page_size: int, *, maximum: int) -> int:
-        """``page_size`` checked against what the back office allows (1 to ``maximum``), or
-        ``PermanentError(code="config")`` naming the limit: a caller's mistake, never a crash."""
-        if isinstance(page_size, bool) or not isinstance(page_size, int) \
-                or not 1 <= page_size <= maximum:
-            raise PermanentError(f"{self.system_id()}.records: page_size must be 1 to {maximum}",
-                                 code="config", field="page_size")
-        return page_size
+        """The page to ask for: ``page_size`` capped at what the back office allows
+        (``maximum``), so a caller need not know each system's limit; a page size that is not a
+        whole number of at least 1 is ``PermanentError(code="config")``: a caller's mistake,
+        never a crash."""
+        if isinstance(page_size, bool) or not isinstance(page_size, int) or page_size < 1:
+            raise PermanentError(f"{self.system_id()}.records: page_size must be a whole "
+                                 "number of at least 1", code="config", field="page_size")
+        return min(page_size, maximum)
 
     def validate(self, command: Command) -> BaseModel:
         """The command's payload as its operation model, or ``Rejected`` naming the bad field."""

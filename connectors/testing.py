@@ -53,8 +53,9 @@ anything; a connector that needs them bent is wrong, not the suite):
 11. **Records page.** ``records(page_size=n)`` asks for at most ``n`` per request and follows
     the back office's paging to the end, listing nothing twice across a page boundary; a
     connector that says ``records_sorted_by_key`` yields ascending keys (``None`` last).
-    ``page_size`` outside what the back office allows, and any ``since``, answer or raise a
-    classified error; nothing else escapes (the guard wraps the iteration, not only the call).
+    A ``page_size`` above what the back office allows is capped (``page_size_for``); below 1
+    it is ``PermanentError(code="config")``; any ``since`` answers or raises a classified
+    error; nothing else escapes (the guard wraps the iteration, not only the call).
 """
 from __future__ import annotations
 

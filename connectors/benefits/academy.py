@@ -243,7 +243,7 @@ class AcademyConnector(Connector[AcademyConfig]):
                 page_size: int = 500) -> Iterator[BackOfficeRecord]:
         """Every change the back office holds, from its newest claim extract
         (``<extract_dir>/CLAIMS_<time>.csv``, file type ``ACADEMY-EXT``), streamed a chunk at a
-        time up to ``extract_max_bytes`` (``page_size`` is checked, 1 to 100000: the file is the
+        time up to ``extract_max_bytes`` (``page_size`` is only checked: the file is the
         page). ``key`` = record id (the command key), ``reference`` = claim reference, ``fields``
         = the change's fields plus ``claim_ref``. ``since``: changes whose status changed at or
         after it. A line the hub cannot use is set aside; a broken envelope (header, trailer

@@ -102,7 +102,7 @@ class RepairsConnector(Connector[RepairsConfig]):
     def records(self, *, since: datetime | None = None,
                 page_size: int = 100) -> Iterator[BackOfficeRecord]:
         """Every job carrying a client reference, from the job list (``GET /api/v2/jobs``,
-        next-link pages of ``page_size``, at most 100), updated at or after ``since`` when given.
+        next-link pages of ``page_size``, capped at 100), updated at or after ``since`` when given.
         A job the hub cannot read (no id, no status word) is set aside and the read goes on."""
         size = self.page_size_for(page_size, maximum=MAX_JOBS_PAGE)
         params: dict[str, Any] = {"page_size": size}

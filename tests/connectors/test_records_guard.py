@@ -70,11 +70,14 @@ def test_classified_errors_pass_through_unchanged() -> None:
     assert info.value.code == "timeout"
 
 
-def test_page_size_outside_the_limit_is_a_config_error() -> None:
-    for size in (0, -1, 11, True, 2.5):
+def test_a_bad_page_size_is_a_config_error_and_a_large_one_is_capped() -> None:
+    for size in (0, -1, True, 2.5):
         with pytest.raises(PermanentError) as info:
             list(_ReturnsIterator(_Config()).records(page_size=size))  # type: ignore[arg-type]
         assert info.value.code == "config" and info.value.field == "page_size"
+    connector = _ReturnsIterator(_Config())
+    assert connector.page_size_for(11, maximum=10) == 10
+    assert connector.page_size_for(3, maximum=10) == 3
 
 
 def test_a_connector_without_records_says_so() -> None:

@@ -40,6 +40,7 @@ def test_drift_shows_in_records_and_not_in_updates(housing_url: str) -> None:  #
     assert [u for u in harness.connector().fetch_updates(since)
             if u.reference == outcomes[0].reference] == [], "no event: status sync cannot see it"
     assert stranger in _mine(harness, {stranger}, since=since), "updated_since includes the add"
+    assert stranger in _mine(harness, {stranger}, page_size=500), "capped at the API's 100"
     assert httpx.post(f"{drift}/{outcomes[0].reference}", timeout=5,
                       json={"fields": {"contact": "x"}}).status_code == 422
     assert httpx.post(f"{drift}/{outcomes[0].reference}", timeout=5, json={}).status_code == 422
