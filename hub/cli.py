@@ -260,7 +260,8 @@ def main(argv: list[str] | None = None) -> int:
                                                     "the contract suite, with TODOs for the vendor")
     scaffold.add_argument("domain")
     scaffold.add_argument("system")
-    scaffold.add_argument("--transport", choices=["rest", "soap", "sftp", "sql"], default="rest")
+    scaffold.add_argument("--transport", choices=["rest", "soap", "sftp", "sql"], default="rest",
+                          help="rest and sql are generated; soap and sftp name what to start from")
     scaffold.add_argument("--title", help="the system's name for people")
     scaffold.add_argument("--root", help="the tree to write into (default: this repository)")
     scaffold.set_defaults(run=_new_connector)

@@ -1,4 +1,4 @@
-"""``hub new-connector <domain> <system> --transport rest``: a new back-office system that passes
+"""``hub new-connector <domain> <system> --transport rest|sql``: a new back-office system that passes
 the contract suite as generated, with ``TODO(vendor)`` where the vendor's specifics go.
 
 Writes, under ``root`` (the repository by default):
@@ -12,8 +12,9 @@ and registers the system as an instance in the instances file (``connectors/inst
 ``connector: connectors.<domain>.<system>:<Class>``: no reinstall needed). A council's own package
 registers its connector through the ``council_hub.connectors`` entry point instead.
 
-Only ``rest`` is generated so far: ``soap``, ``sftp`` and ``sql`` stop with a message naming the
-shipped connector to start from (see docs/connectors.md).
+``rest`` and ``sql`` are generated (``sql``: the system's own database; its simulator stub is
+``simulators/<domain>/backoffice.py``, the schema and the staff's changes); ``soap`` and ``sftp``
+stop with a message naming the shipped connector to start from (see docs/connectors.md).
 """
 from __future__ import annotations
 
@@ -23,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from string import Template
 
-from hub import scaffold_rest
+from hub import scaffold_rest, scaffold_sql
 
 REPO = Path(__file__).resolve().parents[1]
 NAME = re.compile(r"[a-z][a-z0-9]{1,23}")
@@ -31,8 +32,7 @@ TRANSPORTS = ("rest", "soap", "sftp", "sql")
 #: What to start from for the transports not generated yet.
 EXAMPLES = {"soap": "connectors/waste/bartec.py (zeep, WSDL in the repo) or "
                     "connectors/revenues/northgate.py",
-            "sftp": "connectors/benefits/academy.py (batch files over SFTP)",
-            "sql": "connectors/licensing/uniform.py (the system's own database)"}
+            "sftp": "connectors/benefits/academy.py (batch files over SFTP)"}
 
 
 class ScaffoldError(ValueError):
@@ -60,22 +60,24 @@ def new_connector(domain: str, system: str, *, transport: str = "rest", root: Pa
                                 "starting with a letter")
     if transport not in TRANSPORTS:
         raise ScaffoldError(f"transport {transport!r}: one of {', '.join(TRANSPORTS)}")
-    if transport != "rest":
+    if transport not in ("rest", "sql"):
         raise ScaffoldError(f"--transport {transport} is not generated yet; start from "
                             f"{EXAMPLES[transport]} and the checklist in docs/connectors.md")
     system_id = f"{domain}_{system}"
     values = {"domain": domain, "system": system, "system_id": system_id,
               "cls": _class_name(system), "case_type": f"{system_id}_request",
               "title": title or f"{_class_name(system)} ({domain})"}
+    kind = scaffold_sql if transport == "sql" else scaffold_rest
+    simulator = "backoffice.py" if transport == "sql" else "app.py"
     files = {
         f"connectors/{domain}/__init__.py": ("", False),
         f"connectors/{domain}/operations.py": (scaffold_rest.OPERATIONS, True),
-        f"connectors/{domain}/{system}.py": (scaffold_rest.CONNECTOR, True),
+        f"connectors/{domain}/{system}.py": (kind.CONNECTOR, True),
         f"mappings/case_types/{system_id}_request.yaml": (scaffold_rest.MAPPING, True),
         f"tests/connectors/{domain}/__init__.py": ("", False),
-        f"tests/connectors/{domain}/test_{system}_contract.py": (scaffold_rest.CONTRACT_TEST, True),
+        f"tests/connectors/{domain}/test_{system}_contract.py": (kind.CONTRACT_TEST, True),
         f"simulators/{domain}/__init__.py": (f'"""A {domain} back-office simulator."""\n', False),
-        f"simulators/{domain}/app.py": (scaffold_rest.SIMULATOR, False),
+        f"simulators/{domain}/{simulator}": (kind.SIMULATOR, False),
     }
     markers = {p for p, (text, _) in files.items() if p.endswith("__init__.py")}
     taken = sorted(p for p in files if (root / p).exists() and p not in markers)

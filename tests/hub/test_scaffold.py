@@ -58,6 +58,18 @@ def test_a_scaffolded_rest_system_passes_its_contract_test(
     assert loaded.returncode == 0 and "parking_permitly" in loaded.stdout, loaded.stderr[-2000:]
 
 
+def test_a_scaffolded_sql_system_passes_its_contract_test(tree: Path) -> None:
+    """The SQL variant: the back office is its own database (SQLite here); a transient fault is
+    another user's write lock, held a little longer than the connector waits."""
+    written = new_connector("parking", "ledgerly", transport="sql", root=tree)
+    assert {w.path.name for w in written} >= {"ledgerly.py", "backoffice.py",
+                                              "test_ledgerly_contract.py"}
+    test = tree / "tests" / "connectors" / "parking" / "test_ledgerly_contract.py"
+    ran = _run(tree, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(test))
+    assert ran.returncode == 0, ran.stdout[-3000:] + ran.stderr[-2000:]
+    assert " passed" in ran.stdout and "failed" not in ran.stdout
+
+
 def test_what_a_new_rest_system_costs(tree: Path) -> None:
     """docs/connectors.md states this figure: four files under 150 lines with the registration."""
     written = new_connector("parking", "permitly", root=tree)
@@ -79,6 +91,7 @@ def test_nothing_is_overwritten_and_bad_names_are_refused(tree: Path) -> None:
     for domain, system in (("Parking", "x1"), ("parking", "a_b"), ("p", "permitly")):
         with pytest.raises(ScaffoldError, match="lower-case"):
             new_connector(domain, system, root=tree)
-    with pytest.raises(ScaffoldError, match="not generated yet"):
-        new_connector("parking", "other", transport="soap", root=tree)
+    for transport in ("soap", "sftp"):
+        with pytest.raises(ScaffoldError, match="not generated yet"):
+            new_connector("parking", "other", transport=transport, root=tree)
     assert not (tree / "connectors" / "parking" / "other.py").exists()
