@@ -34,6 +34,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import shutil
 import statistics
 import sys
 import tempfile
@@ -154,13 +155,17 @@ class Bench:
 
 
 @contextlib.contextmanager
-def private_stack(settings: dict[str, str] | None = None) -> Iterator[Bench]:
+def private_stack(settings: dict[str, str] | None = None, keep: bool = False) -> Iterator[Bench]:
     """The hub on a real Airflow of its own; ``settings`` has the last word on Airflow's env."""
     from hub.ledger import db
     from tests.support.airflow_stack import airflow_stack
     from tests.support.databases import POSTGRES_ADMIN_URL, fresh_database
 
-    home = Path(tempfile.mkdtemp(prefix="hub-bench-real-"))
+    # The simulators keep their SQLite files in memory, as in the ceiling bench: the figures are
+    # the hub's and Airflow's, not this machine's disk flushes for a stand-in CRM (the ledger and
+    # Airflow's metadata stay on PostgreSQL, on disk).
+    shm = Path("/dev/shm")
+    home = Path(tempfile.mkdtemp(prefix="hub-bench-real-", dir=shm if shm.is_dir() else None))
     prefix = f"hubbench{uuid.uuid4().hex[:8]}"
     names = ["crm_token", "crm_webhook_secret", *[n for c in SYSTEMS for n in c.secret_names()]]
     secrets = load_secrets(home / "secrets.json", names)
@@ -201,6 +206,10 @@ def private_stack(settings: dict[str, str] | None = None) -> Iterator[Bench]:
                 yield bench
             finally:
                 api.close()
+    if keep:
+        print(f"kept {home}", flush=True)
+    else:
+        shutil.rmtree(home, ignore_errors=True)
 
 
 def wait_for_dags(bench: Bench, dag_ids: tuple[str, ...], timeout: float = 300) -> None:
@@ -375,11 +384,12 @@ def throughput(bench: Bench, cases: int, runs: int, timeout: float = 1800,
 def measure(*, latency_cases: int, throughput_cases: int, runs: int = 1,
             only: tuple[str, ...] = ("latency", "throughput"),
             designs: tuple[str, ...] = ("batched", "naive"),
-            settings: dict[str, str] | None = None) -> dict[str, Any]:
-    """Start a private stack, measure, stop it; the figures as a dict."""
+            settings: dict[str, str] | None = None, keep: bool = False) -> dict[str, Any]:
+    """Start a private stack, measure, stop it (its folder removed unless ``keep``); the
+    figures as a dict."""
     out: dict[str, Any] = {"when": datetime.now(timezone.utc).isoformat(timespec="seconds"),
                            "settings": settings or {}}
-    with private_stack(settings) as bench:
+    with private_stack(settings, keep) as bench:
         print(f"real stack up in {bench.home}", flush=True)
         if "latency" in only:
             out["latency"] = latency(bench, latency_cases)
@@ -401,11 +411,13 @@ def main(argv: list[str] | None = None) -> int:
                         help="an Airflow setting for every component, e.g. "
                              "AIRFLOW__SCHEDULER__SCHEDULER_IDLE_SLEEP_TIME=0.2")
     parser.add_argument("--json", type=Path)
+    parser.add_argument("--keep", action="store_true", help="keep the stack's folder (logs)")
     args = parser.parse_args(argv)
     settings = dict(s.split("=", 1) for s in args.set)
     out = measure(latency_cases=args.latency_cases, throughput_cases=args.throughput_cases,
                   runs=args.runs, only=tuple(x.strip() for x in args.only.split(",")),
-                  designs=tuple(x.strip() for x in args.designs.split(",")), settings=settings)
+                  designs=tuple(x.strip() for x in args.designs.split(",")), settings=settings,
+                  keep=args.keep)
     summary = {k: v for k, v in out.items() if k != "latency"}
     if "latency" in out:
         summary["latency"] = {k: v for k, v in out["latency"].items() if k != "raw"}
