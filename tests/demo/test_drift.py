@@ -14,11 +14,11 @@ from connectors.base import Command, OutcomeStatus
 from crm_adapter.models import WriteBack
 from crm_adapter.rest import CrmClient
 from demo import drift
-from demo.systems import CrmDemo, HousingDemo, LicensingDemo, RevenuesDemo
+from demo.systems import CrmDemo, HousingDemo, LicensingDemo, RevenuesDemo, WasteDemo
 from simulators.serving import serve_in_thread
 
 SECRETS = {"crm_token": "crm-t", "crm_webhook_secret": "w", "revenues_northgate_password": "rev-pw",
-           "housing_repairs_password": "hou-pw"}
+           "housing_repairs_password": "hou-pw", "waste_bartec_password": "was-pw"}
 
 
 @pytest.fixture
@@ -26,26 +26,30 @@ def running(tmp_path: Path) -> Iterator[dict[str, Any]]:
     from simulators.crm import create_app as crm_app
     from simulators.housing.app import create_app as housing_app
     from simulators.revenues.app import create_app as revenues_app
+    from simulators.waste.app import create_app as waste_app
 
     crm = CrmDemo(tmp_path, SECRETS)
     revenues, housing = RevenuesDemo(tmp_path, SECRETS), HousingDemo(tmp_path, SECRETS)
+    waste = WasteDemo(tmp_path, SECRETS)
     licensing = LicensingDemo(tmp_path, SECRETS)
     licensing.prepare()
     apps = [crm_app(tmp_path / "crm.db", token="crm-t"),
             revenues_app(tmp_path / "rev.db", username="hub", password="rev-pw", seed_demo=True),
             housing_app(tmp_path / "hou.db", client_id="hub", client_secret="hou-pw",
-                        seed_demo=True)]
+                        seed_demo=True),
+            waste_app(tmp_path / "was.db", username="hub", password="was-pw", seed_demo=True)]
     with contextlib.ExitStack() as stack:
         urls = [stack.enter_context(serve_in_thread(app)) for app in apps]
-        for demo_system, url in zip((crm, revenues, housing), urls):
+        for demo_system, url in zip((crm, revenues, housing, waste), urls):
             demo_system.port = int(url.rsplit(":", 1)[1])
-        yield {"crm": crm, "systems": [revenues, housing, licensing]}
+        yield {"crm": crm, "systems": [revenues, housing, licensing, waste]}
 
 
 def _connector(system: Any) -> Any:
     from connectors.housing.repairs import RepairsConfig, RepairsConnector
     from connectors.licensing.uniform import UniformConfig, UniformConnector
     from connectors.revenues.northgate import NorthgateConfig, NorthgateConnector
+    from connectors.waste.bartec import BartecConfig, BartecConnector
 
     if system.system_id == "revenues_northgate":
         return NorthgateConnector(NorthgateConfig(endpoint=f"{system.base_url}/soap",
@@ -53,6 +57,9 @@ def _connector(system: Any) -> Any:
     if system.system_id == "housing_repairs":
         return RepairsConnector(RepairsConfig(base_url=system.base_url, client_id="hub",
                                               client_secret="hou-pw"))
+    if system.system_id == "waste_bartec":
+        return BartecConnector(BartecConfig(endpoint=f"{system.base_url}/soap", username="hub",
+                                            password="was-pw"))
     return UniformConnector(UniformConfig(url=system.url))
 
 
@@ -60,7 +67,14 @@ def _commands(n: int) -> dict[str, list[Command]]:
     def make(system: str, operation: str, i: int, payload: dict[str, Any]) -> Command:
         return Command(key=f"CRM-D{system[:3]}{i}.s.{i:010d}", system=system, operation=operation,
                        payload=payload, case_ref=f"CRM-D{system[:3]}{i}")
+    from simulators.waste import sample
+    from tests.connectors.waste.conftest import open_slots
+
+    slots = open_slots()
     return {
+        "waste_bartec": [make("waste_bartec", "waste.bulky_collection", i, {
+            "uprn": sample.uprn(1 + i), "slot_date": slots[i].isoformat(),
+            "items": [{"name": "Sofa", "quantity": 1}]}) for i in range(n)],
         "revenues_northgate": [make("revenues_northgate", "ctax.single_person_discount", i, {
             "account_ref": f"CT{(1, 2, 4)[i]:08d}", "effective_from": "2026-04-01",
             "adults_resident": 1}) for i in range(n)],
@@ -120,6 +134,7 @@ def test_one_drift_per_class_seeded_once(running: dict[str, Any], sqlite_ledger:
     assert missing["system"] == "housing_repairs"
     assert missing["key"] not in {r.key for r in records["housing_repairs"]}
     unknown = made["unknown_in_backoffice"]
+    assert unknown["system"] == "waste_bartec"
     [added] = [r for r in records[unknown["system"]] if r.key == unknown["key"]]
     assert added.reference == unknown["reference"] and ".drift." in unknown["key"]
     field = made["field_mismatch"]
