@@ -138,9 +138,9 @@ class RepairsConnector(Connector[RepairsConfig]):
                 return found
             raise
         if not is_reference(job.get("id")):
-            raise UnknownOutcomeError("housing_repairs: created job has no readable id",
+            raise UnknownOutcomeError(f"{self.system_id()}: created job has no readable id",
                                       code="contract", field="id")
-        log.info("housing_repairs: %s created %s", command.operation, job["id"])
+        log.info("%s: %s created %s", self.system_id(), command.operation, job["id"])
         return _confirmed(command, job)
 
     def _cancel(self, command: Command, model: CancelRepair) -> Outcome:

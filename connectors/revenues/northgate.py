@@ -162,7 +162,7 @@ class NorthgateConnector(Connector[NorthgateConfig]):
     # -- the contract ----------------------------------------------------------------------------
     def check(self) -> None:
         answer = self._call("SystemCheck")
-        log.info("revenues_northgate reachable (version %s)", answer.text("Version") or "?")
+        log.info("%s reachable (version %s)", self.system_id(), answer.text("Version") or "?")
 
     def submit(self, commands: Sequence[Command]) -> list[Outcome]:
         return self.submit_each(commands, self._apply, lanes=self.config.concurrent_sends,
@@ -184,7 +184,7 @@ class NorthgateConnector(Connector[NorthgateConfig]):
                 self.set_aside(operation="ChangesGet", entry=change.path, field=exc.field,
                                reason=exc.message, code=exc.code)
         updates.sort(key=lambda u: u.changed_at)
-        log.info("revenues_northgate: %d changes since %s", len(updates), since.isoformat())
+        log.info("%s: %d changes since %s", self.system_id(), len(updates), since.isoformat())
         return updates
 
     def lookup(self, kind: str, params: Mapping[str, Any]) -> dict[str, Any] | None:
@@ -301,7 +301,7 @@ class NorthgateConnector(Connector[NorthgateConfig]):
         }
         outcome = handlers[type(model)](command, model, known)
         self._unsure.discard(command.key)
-        log.info("revenues_northgate %s %s -> %s %s", command.operation, command.key,
+        log.info("%s %s %s -> %s %s", self.system_id(), command.operation, command.key,
                  outcome.status.value, outcome.reference)
         return outcome
 

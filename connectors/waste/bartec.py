@@ -46,7 +46,6 @@ from connectors.waste.result_codes import DUPLICATE_REFERENCE, INVALID_TOKEN, cl
 log = logging.getLogger(__name__)
 
 WSDL_PATH = Path(__file__).resolve().parent / "wsdl" / "CollectiveAPI.wsdl"
-SYSTEM_ID = "waste_bartec"
 
 T = TypeVar("T")
 
