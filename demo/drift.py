@@ -79,6 +79,8 @@ def seed_drift(home: Path, crm: CrmDemo, systems: list[DemoSystem], *,
     done = seeded(home)
     made: dict[str, dict[str, Any]] = {}
     used = {(entry.get("system"), entry.get("reference")) for entry in done.values()}
+    # one class per CRM case too: the engine reports one finding per case for the CRM side
+    used |= {("case", entry.get("crm_id")) for entry in done.values()}
     for name in CLASSES:
         if name in done:
             continue
@@ -86,7 +88,7 @@ def seed_drift(home: Path, crm: CrmDemo, systems: list[DemoSystem], *,
                  else _backoffice_drift(name, systems, used, url))
         if entry is None:
             continue
-        used.add((entry.get("system"), entry.get("reference")))
+        used |= {(entry.get("system"), entry.get("reference")), ("case", entry.get("crm_id"))}
         done[name] = made[name] = entry
         (home / MARKER).write_text(json.dumps({"seeded": done}, indent=2, sort_keys=True))
     return made
@@ -150,7 +152,7 @@ def _drift_one(name: str, system: DemoSystem, maker: _Maker, used: set[tuple[Any
                url: str | None) -> dict[str, Any] | None:
     system_id = system.system_id
     for command in _confirmed(system_id, url):
-        if (system_id, command["reference"]) in used:
+        if (system_id, command["reference"]) in used or ("case", command["crm_id"]) in used:
             continue
         entry = {"system": system_id, "reference": command["reference"],
                  "key": command["key"], "crm_id": command["crm_id"]}
@@ -171,9 +173,8 @@ def _drift_one(name: str, system: DemoSystem, maker: _Maker, used: set[tuple[Any
 
 def _writeback_missing(crm: CrmDemo, used: set[tuple[Any, Any]],
                        url: str | None) -> dict[str, Any] | None:
-    taken = {reference for system, reference in used if system == "crm"}
     for crm_id in _delivered_cases(url):
-        if crm_id in taken:
+        if ("case", crm_id) in used:
             continue
         answer = httpx.post(f"{crm.base_url}/admin/cases/{crm_id}/lose-writeback", timeout=10)
         answer.raise_for_status()

@@ -150,3 +150,5 @@ def test_one_drift_per_class_seeded_once(running: dict[str, Any], sqlite_ledger:
         ("new", None)
     touched = [(e["system"], e["reference"]) for e in made.values()]
     assert len(touched) == len(set(touched)), "each class on its own record"
+    cases = [e["crm_id"] for e in made.values()]
+    assert len(cases) == len(set(cases)), "and on its own CRM case"
