@@ -107,8 +107,8 @@ def _ledger(url: str, command: Command, reference: str) -> None:
                                   note="done", backoffice_reference=reference, state="sent"))
 
 
-def test_one_drift_per_class_seeded_once(running: dict[str, Any], sqlite_ledger: str,
-                                         tmp_path: Path) -> None:
+def _confirmed_everywhere(running: dict[str, Any], ledger: str) -> CrmClient:
+    """Three confirmed records per back office, in the ledger and written back to the CRM."""
     crm, systems = running["crm"], running["systems"]
     crm_client = CrmClient(crm.base_url, "crm-t")
     for system in systems:
@@ -116,13 +116,20 @@ def test_one_drift_per_class_seeded_once(running: dict[str, Any], sqlite_ledger:
         outcomes = _connector(system).submit(commands)
         for command, outcome in zip(commands, outcomes):
             assert outcome.status is OutcomeStatus.CONFIRMED, outcome
-            _ledger(sqlite_ledger, command, outcome.reference)
+            _ledger(ledger, command, outcome.reference)
             httpx.put(f"{crm.base_url}/api/v1/cases/{command.case_ref}", timeout=5,
                       headers={"Authorization": "Bearer crm-t"},
                       json={"case_type": "t", "data": {}}).raise_for_status()
             crm_client.write_back(command.case_ref, WriteBack(
                 idempotency_key=f"outcome:{command.key}", status="completed", note="done",
                 backoffice_reference=outcome.reference, backoffice_system=system.system_id))
+    return crm_client
+
+
+def test_one_drift_per_class_seeded_once(running: dict[str, Any], sqlite_ledger: str,
+                                         tmp_path: Path) -> None:
+    crm, systems = running["crm"], running["systems"]
+    crm_client = _confirmed_everywhere(running, sqlite_ledger)
 
     made = drift.seed_drift(tmp_path, crm, systems, url=sqlite_ledger)
     assert set(made) == set(drift.CLASSES)
@@ -152,3 +159,25 @@ def test_one_drift_per_class_seeded_once(running: dict[str, Any], sqlite_ledger:
     assert len(touched) == len(set(touched)), "each class on its own record"
     cases = [e["crm_id"] for e in made.values()]
     assert len(cases) == len(set(cases)), "and on its own CRM case"
+
+
+def test_reconciliation_finds_each_seeded_class_once(running: dict[str, Any], sqlite_ledger: str,
+                                                     tmp_path: Path) -> None:
+    """The reads and the drift makers against the engine: nothing before, each class once after."""
+    from hub.reconcile.engine import reconcile_system
+
+    crm, systems = running["crm"], running["systems"]
+    crm_client = _confirmed_everywhere(running, sqlite_ledger)
+
+    def found() -> dict[str, int]:
+        totals: dict[str, int] = {}
+        for system in systems:
+            report = reconcile_system(system.system_id, connector=_connector(system),
+                                      crm=crm_client, url=sqlite_ledger, dry_run=True)
+            for name, count in report.found.items():
+                totals[name] = totals.get(name, 0) + count
+        return totals
+
+    assert found() == {}, "records read back as sent: no false finding"
+    drift.seed_drift(tmp_path, crm, systems, url=sqlite_ledger)
+    assert found() == {name: 1 for name in drift.CLASSES}
