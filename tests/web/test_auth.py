@@ -168,3 +168,16 @@ def test_machine_api_clients_keep_their_bearer_token(app, sqlite_ledger: str) ->
     assert api.get("/api/systems", headers={"Authorization": "Bearer machine-token"}).status_code == 200
     assert api.get("/api/openapi.json", headers={"Authorization": "Bearer machine-token"}).status_code == 200
     assert api.get("/openapi.json").status_code == 404 and api.get("/docs").status_code == 404
+
+
+def test_api_systems_lists_every_instance_even_idle_ones(app, sqlite_ledger: str) -> None:
+    """/api/systems answers hub.systems.overview: every registered instance, zero counts before
+    any traffic, and no connection check yet."""
+    from connectors import catalog
+
+    listed = client(app).get("/api/systems",
+                             headers={"Authorization": "Bearer machine-token"}).json()
+    assert set(catalog.SYSTEMS) <= set(listed)
+    housing = listed["housing_repairs"]
+    assert housing["registered"] is True and housing["team"] == "housing"
+    assert housing["received"] == housing["pending"] == 0 and housing["last_check"] is None
