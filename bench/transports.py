@@ -1,7 +1,7 @@
 """Deliverable 6: the transports on their own.
 
-- SFTP: ``upload_verified`` of one large batch file (write to a temporary name, read back for the
-  SHA-256, rename) against OpenSSH's own ``sftp`` client putting the same file to the same sshd.
+- SFTP: ``upload_verified`` of one large batch file (write to a temporary name, read back and
+  compare byte for byte, rename) against OpenSSH's own ``sftp`` client putting the same file to the same sshd.
 - Licensing: applications written per second by the licensing connector on PostgreSQL and
   MariaDB, against the same rows inserted with ``executemany`` (bare) on the same server.
 - SOAP: client-side cost per call (build the request, parse the answer) with zeep, against a canned
@@ -35,7 +35,7 @@ def _sftp(size: Size, runs: int, workdir: Path) -> list[Figure]:
     megabytes = size.sftp_megabytes
     figure = Figure("6", f"SFTP upload_verified, {megabytes} MB file", "MB/s",
                     anchor="OpenSSH sftp put, same file and server", target=SFTP_TARGET,
-                    note="write to a temporary name, read back for SHA-256, rename")
+                    note="write to a temporary name, read back and compare, rename")
     reason = ensure_sshd()
     if reason:
         figure.note = f"not measured: {reason}"
