@@ -19,7 +19,7 @@ from pydantic import Field
 
 from connectors.base import BackOfficeRecord, Command, Connector, Outcome, OutcomeStatus, Update
 from connectors.errors import Rejected, UnknownOutcomeError
-from connectors.fields import is_reference, is_status_word
+from connectors.fields import aware_time, is_reference, is_status_word
 from connectors.housing.operations import OPERATIONS, CancelRepair, RepairRequest
 from connectors.transports.rest import (HttpRejected, RestConfig, cursor_pages, next_link_pages,
                                         page_number_pages)
@@ -119,7 +119,7 @@ class RepairsConnector(Connector[RepairsConfig]):
                 reference=job["id"].strip(), key=key if is_reference(key) else None,
                 status=status, fields=_job_fields(job),
                 crm_status="closed" if status in CLOSED else "open",
-                changed_at=_aware_time(job.get("updated_at")), operation="housing.repair_request")
+                changed_at=aware_time(job.get("updated_at")), operation="housing.repair_request")
 
     # -- submit ---------------------------------------------------------------------------------
     def _apply(self, command: Command) -> Outcome:
@@ -204,7 +204,7 @@ class RepairsConnector(Connector[RepairsConfig]):
         actor = event.get("actor") if isinstance(event.get("actor"), dict) else {}
         if actor.get("kind") == "api_client" and actor.get("id") == self.config.client_id:
             return None   # the hub's own change
-        changed = _aware_time(event.get("occurred_at"))
+        changed = aware_time(event.get("occurred_at"))
         problem = next(((f, why) for f, ok, why in (
             ("id", is_reference(event.get("id")), "no readable event id"),
             ("job_id", is_reference(event.get("job_id")), "no readable job reference"),
@@ -252,15 +252,6 @@ class RepairsConnector(Connector[RepairsConfig]):
 def _text(body: Mapping[str, Any], name: str) -> str | None:
     value = body.get(name)
     return value.strip() or None if isinstance(value, str) else None
-
-
-def _aware_time(value: Any) -> datetime | None:
-    """An RFC 3339 time with an offset, or None."""
-    try:
-        moment = datetime.fromisoformat(value.strip()) if isinstance(value, str) else None
-    except ValueError:
-        return None
-    return moment if moment is not None and moment.tzinfo is not None else None
 
 
 def _iso_date(value: str | None) -> date | None:
