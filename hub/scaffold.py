@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from string import Template
 
-from hub import scaffold_rest, scaffold_sql
+from hub import scaffold_rest, scaffold_soap, scaffold_sql
 
 REPO = Path(__file__).resolve().parents[1]
 NAME = re.compile(r"[a-z][a-z0-9]{1,23}")
@@ -60,15 +60,16 @@ def new_connector(domain: str, system: str, *, transport: str = "rest", root: Pa
                                 "starting with a letter")
     if transport not in TRANSPORTS:
         raise ScaffoldError(f"transport {transport!r}: one of {', '.join(TRANSPORTS)}")
-    if transport not in ("rest", "sql"):
+    if transport not in ("rest", "soap", "sql"):
         raise ScaffoldError(f"--transport {transport} is not generated yet; start from "
                             f"{EXAMPLES[transport]} and the checklist in docs/connectors.md")
     system_id = f"{domain}_{system}"
     values = {"domain": domain, "system": system, "system_id": system_id,
               "cls": _class_name(system), "case_type": f"{system_id}_request",
               "title": title or f"{_class_name(system)} ({domain})"}
-    kind = scaffold_sql if transport == "sql" else scaffold_rest
+    kind = {"rest": scaffold_rest, "soap": scaffold_soap, "sql": scaffold_sql}[transport]
     simulator = "backoffice.py" if transport == "sql" else "app.py"
+    values["simulator_module"] = simulator.removesuffix(".py")
     files = {
         f"connectors/{domain}/__init__.py": ("", False),
         f"connectors/{domain}/operations.py": (scaffold_rest.OPERATIONS, True),
@@ -79,6 +80,9 @@ def new_connector(domain: str, system: str, *, transport: str = "rest", root: Pa
         f"simulators/{domain}/__init__.py": (f'"""A {domain} back-office simulator."""\n', False),
         f"simulators/{domain}/{simulator}": (kind.SIMULATOR, False),
     }
+    if transport == "soap":   # the vendor's WSDL: the connector and the simulator read it
+        files[f"connectors/{domain}/wsdl/{system}.wsdl"] = (scaffold_soap.WSDL, False)
+        values.update(scaffold_soap.wsdl_values(system_id))
     markers = {p for p, (text, _) in files.items() if p.endswith("__init__.py")}
     taken = sorted(p for p in files if (root / p).exists() and p not in markers)
     if taken:

@@ -70,6 +70,24 @@ def test_a_scaffolded_sql_system_passes_its_contract_test(tree: Path) -> None:
     assert " passed" in ran.stdout and "failed" not in ran.stdout
 
 
+def test_a_scaffolded_soap_system_passes_its_contract_test(tree: Path) -> None:
+    """The SOAP variant: zeep builds the requests from the WSDL the scaffold writes, which the
+    simulator stub serves too (read as a file: the simulator imports no connector code)."""
+    written = new_connector("parking", "soapy", transport="soap", root=tree)
+    names = {w.path.name: w for w in written}
+    assert {"soapy.py", "app.py", "soapy.wsdl", "test_soapy_contract.py"} <= set(names)
+    assert sum(w.counted for w in written) == 4 and not names["soapy.wsdl"].counted
+    simulator = names["app.py"].path.read_text()
+    assert "import connectors" not in simulator and "from connectors" not in simulator
+    test = tree / "tests" / "connectors" / "parking" / "test_soapy_contract.py"
+    ran = _run(tree, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(test))
+    assert ran.returncode == 0, ran.stdout[-3000:] + ran.stderr[-2000:]
+    assert " passed" in ran.stdout and "failed" not in ran.stdout
+    entry = read_instances(tree / "connectors" / "instances.yaml",
+                           registered_connectors())["parking_soapy"]
+    assert entry.connector == "connectors.parking.soapy:SoapyConnector"
+
+
 def test_what_a_new_rest_system_costs(tree: Path) -> None:
     """docs/connectors.md states this figure: four files under 150 lines with the registration."""
     written = new_connector("parking", "permitly", root=tree)
@@ -91,7 +109,6 @@ def test_nothing_is_overwritten_and_bad_names_are_refused(tree: Path) -> None:
     for domain, system in (("Parking", "x1"), ("parking", "a_b"), ("p", "permitly")):
         with pytest.raises(ScaffoldError, match="lower-case"):
             new_connector(domain, system, root=tree)
-    for transport in ("soap", "sftp"):
-        with pytest.raises(ScaffoldError, match="not generated yet"):
-            new_connector("parking", "other", transport=transport, root=tree)
+    with pytest.raises(ScaffoldError, match="not generated yet"):
+        new_connector("parking", "other", transport="sftp", root=tree)
     assert not (tree / "connectors" / "parking" / "other.py").exists()
