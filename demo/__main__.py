@@ -2,7 +2,7 @@
 
 Starts the CRM and back-office simulators, prepares the ledger and Airflow's metadata database, loads
 the sample CRM cases, runs the DAGs in real Airflow, makes one back-office staff change per system and
-syncs it back, prints a summary per system and writes it to var/demo/summary.json. Everything it
+syncs it back, seeds one drift of each reconciliation class (once) and reconciles in Airflow, prints a summary per system and writes it to var/demo/summary.json. Everything it
 starts is stopped before it exits. State is kept in var/demo/, so a second run shows that nothing is
 applied twice. `--up` instead keeps the real stack running (Airflow's components on PostgreSQL,
 supervised) for a person to explore; `--celery` runs the demo flow on that stack with Celery workers.
@@ -73,9 +73,18 @@ def demo() -> int:
         else:
             say("staff changes were made on an earlier run; syncing status again (expect nothing new)")
         run_airflow(d, "sync")
+        from demo import reconciliation
+
+        after_run = reconciliation.last_run_id()
+        reconciliation.seed_once(d)
+        say("reconciling the CRM, the ledger and each back office in Airflow")
+        run_airflow(d, "reconcile")
+        rec = reconciliation.report(after_run)
         summary = d.summarise(before, effects_before)
         crm_stats = d.crm.stats()
-    d.print_summary(summary, crm_stats)
+    d.print_summary(summary, crm_stats, reconciliation={
+        k: rec[k] for k in ("found", "healed", "work_items", "known")})
+    reconciliation.print_report(rec)
     # -- people's side: staff accounts for the hub's pages (see demo/accounts.py) --
     from demo import accounts as demo_accounts
 

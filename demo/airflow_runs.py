@@ -19,7 +19,7 @@ REPO = Path(__file__).resolve().parent.parent
 
 def main() -> int:
     parser = argparse.ArgumentParser()
-    parser.add_argument("plan", choices=["deliver", "sync"])
+    parser.add_argument("plan", choices=["deliver", "sync", "reconcile"])
     parser.add_argument("--systems", nargs="+", required=True)
     parser.add_argument("--asynchronous", nargs="*", default=[])
     parser.add_argument("--answer-timeout", type=float, default=90.0)

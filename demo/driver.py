@@ -141,8 +141,13 @@ class Demo:
             summary[system.system_id] = figures
         return summary
 
-    def print_summary(self, summary: dict[str, dict[str, Any]], crm_stats: dict[str, Any]) -> None:
-        (self.home / "summary.json").write_text(json.dumps(summary, indent=2, sort_keys=True))
+    def print_summary(self, summary: dict[str, dict[str, Any]], crm_stats: dict[str, Any],
+                      reconciliation: dict[str, Any] | None = None) -> None:
+        """Print the table and write summary.json (systems, and ``reconciliation`` when given)."""
+        written: dict[str, Any] = dict(summary)
+        if reconciliation is not None:
+            written["reconciliation"] = reconciliation
+        (self.home / "summary.json").write_text(json.dumps(written, indent=2, sort_keys=True))
         print()
         path = self.home / "summary.json"
         shown = path.relative_to(REPO) if path.is_relative_to(REPO) else path

@@ -27,7 +27,8 @@ def awaiting(system: str) -> int:
 def run_plan(plan: str, systems: list[str], asynchronous: list[str], run_stage: RunStage, *,
              answer_timeout: float = 90.0) -> int:
     """``deliver``: intake, dispatch to every system, status sync until the asynchronous systems
-    have answered, write-back. ``sync``: status sync of every system, write-back. Returns the
+    have answered, write-back. ``sync``: status sync of every system, write-back. ``reconcile``:
+every system's reconciliation, then dispatch (resends go the normal way) and write-back. Returns the
     number of DAG runs that did not succeed."""
     states: list[str] = []
     if plan == "deliver":
@@ -39,6 +40,10 @@ def run_plan(plan: str, systems: list[str], asynchronous: list[str], run_stage: 
             while awaiting(system) and time.monotonic() < deadline:
                 time.sleep(2)
                 states += run_stage([f"{system}_status_sync"])
+        states += run_stage(["crm_writeback"])
+    elif plan == "reconcile":
+        states += run_stage([f"{system}_reconcile" for system in systems])
+        states += run_stage(list(systems))      # what reconciliation sent again goes out
         states += run_stage(["crm_writeback"])
     elif plan == "sync":
         states += run_stage([f"{system}_status_sync" for system in systems])

@@ -21,7 +21,8 @@ def system_figures(url: str | None = None) -> dict[str, dict[str, int]]:
     (``rejected_invalid``); each rejection is written back to the CRM and opens one work item.
     ``written_back`` counts outcome messages delivered to the CRM (later status updates are counted
     separately as ``updates_written_back``, and what people on the work desk sent as
-    ``desk_written_back``).
+    ``desk_written_back``). Work items that reconciliation opened are ``reconcile_work_items``,
+    not ``work_items``.
     """
     out: dict[str, dict[str, int]] = defaultdict(lambda: {name: 0 for name in FIGURES})
     with session_scope(url) as session:
@@ -62,10 +63,13 @@ def system_figures(url: str | None = None) -> dict[str, dict[str, int]]:
                 key = {"update": "updates_written_back", "outcome": "written_back",
                        "invalid": "written_back"}.get(kind, "desk_written_back")
                 out[system][key] = out[system].get(key, 0) + count
-        for system, state, count in session.execute(
-                select(WorkItem.system, WorkItem.state, func.count())
-                .group_by(WorkItem.system, WorkItem.state)):
-            if system:
+        for system, state, kind, count in session.execute(
+                select(WorkItem.system, WorkItem.state, WorkItem.kind, func.count())
+                .group_by(WorkItem.system, WorkItem.state, WorkItem.kind)):
+            if system and kind.startswith("reconcile_"):
+                key = "reconcile_work_items"   # drift found by reconciliation, counted apart
+                out[system][key] = out[system].get(key, 0) + count
+            elif system:
                 out[system]["work_items"] += count
                 if state in OPEN_WORK_ITEM_STATES:
                     out[system]["open_work_items"] += count

@@ -163,7 +163,7 @@ def _default_routes() -> Any:
 
 def _settle(report: RunReport, findings: list[Finding], read: dict[int, core.LedgerCommand],
             connector: Connector | None, crm: Any, url: str | None, dry_run: bool) -> None:
-    healer = heal.Healer(report.system, connector, crm, url)
+    healer = heal.Healer(report.system, connector, crm, url, started=report.started)
     rows: list[dict[str, Any]] = []
     for finding in findings:
         code = finding.code.value

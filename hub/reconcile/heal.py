@@ -9,7 +9,7 @@ Safe classes heal, each only after a look-up by key:
   reference (the CRM note follows through the outbox); not found and ``sending``, it goes back to
   dispatch as above; not found and ``awaiting``, it is a work item (the answer is overdue);
 - ``writeback_missing``: the same outbox message is delivered again under its key
-  (``hub-outbox-<id>``);
+  (``hub-outbox-<id>``), unless it was delivered (by another run) after this run began;
 - ``unmapped_case``: the case is mapped (``hub.intake.map_cases``: only a case still received).
 
 Every change is a conditional UPDATE on what the run read (state, settle/claim/due time, the
@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -77,6 +77,9 @@ class Healer:
     connector: Connector | None
     crm: Any = None
     url: str | None = None
+    started: datetime | None = None
+    """When the run started (before it read the CRM): a write-back delivered since then, by
+    another run, is not delivered again."""
     map_cases: Callable[..., Any] = intake.map_cases
 
     def heal(self, finding: Finding, read: core.LedgerCommand | None) -> Outcome:
@@ -153,9 +156,13 @@ class Healer:
             message = session.get(OutboxMessage, finding.outbox_id)
             if message is None or message.state != OutboxState.SENT.value:
                 return Outcome(CHANGED_MEANWHILE)
+            delivered_before = (OutboxMessage.sent_at.is_(None) if self.started is None
+                                else or_(OutboxMessage.sent_at.is_(None),
+                                         OutboxMessage.sent_at < self.started))
             claimed = session.execute(
                 update(OutboxMessage).where(OutboxMessage.id == message.id,
-                                            OutboxMessage.attempts == message.attempts)
+                                            OutboxMessage.attempts == message.attempts,
+                                            delivered_before)
                 .values(attempts=message.attempts + 1, sent_at=utcnow())
                 .execution_options(synchronize_session=False))
             if claimed.rowcount != 1:

@@ -107,11 +107,13 @@ def _systems(systems_of: Any, case_type: str) -> list[str]:
         return []
 
 
-def backoffice_records(connector: Connector, *, page_size: int = 500,
+def backoffice_records(connector: Connector, *, page_size: int | None = None,
                        run_size: int = DEFAULT_RUN_SIZE,
                        tmp_dir: str | None = None) -> Iterator[BackOfficeRecord]:
-    """The back office's records in ascending key order (records without a key last)."""
-    records = connector.records(page_size=page_size)
+    """The back office's records in ascending key order (records without a key last), read in
+    the connector's own page size unless ``page_size`` is given (back offices cap it)."""
+    records = (connector.records() if page_size is None
+               else connector.records(page_size=page_size))
     if type(connector).records_sorted_by_key:
         return records
     return sorted_stream(records, _record_order, run_size=run_size, tmp_dir=tmp_dir)

@@ -19,6 +19,11 @@ REPO = Path(__file__).resolve().parents[2]
 pytestmark = [pytest.mark.airflow, pytest.mark.timeout(600)]
 
 
+def systems(summary: dict) -> dict:
+    """The per-system part of summary.json (without its ``reconciliation`` section)."""
+    return {k: v for k, v in summary.items() if k != "reconciliation"}
+
+
 def run_demo(home: Path, *args: str, result: str = "summary.json") -> tuple[dict, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW", "HUB_"))}
     env["HUB_DEMO_HOME"] = str(home)
@@ -38,7 +43,7 @@ def two_runs(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict, dict, str,
 
 def test_every_system_confirms_refuses_and_writes_back(two_runs) -> None:
     first, _, _, _ = two_runs
-    for system, figures in first.items():
+    for system, figures in systems(first).items():
         assert figures["confirmed"] > 0, system
         assert figures["rejected"] > 0, system
         assert figures["written_back"] == figures["confirmed"] + figures["rejected"], system
@@ -49,7 +54,7 @@ def test_every_system_confirms_refuses_and_writes_back(two_runs) -> None:
 
 def test_a_later_staff_change_reaches_the_crm_once(two_runs) -> None:
     first, second, _, _ = two_runs
-    for system in first:
+    for system in systems(first):
         assert first[system]["updates_written_back"] == 1, system
         assert second[system]["updates_written_back"] == 1, system
 
@@ -57,7 +62,7 @@ def test_a_later_staff_change_reaches_the_crm_once(two_runs) -> None:
 def test_a_status_change_after_the_demo_reaches_the_crm_exactly_once(two_runs) -> None:
     first, *_, home = two_runs
     report, _ = run_demo(home, "--change-status", result="status_change.json")
-    assert set(report) == set(first), "one staff change in every back office"
+    assert set(report) == set(systems(first)), "one staff change in every back office"
     for system, row in report.items():
         assert row["written_back_first_sync"] == 1, (system, row)
         assert row["written_back_second_sync"] == 0, (system, row)
@@ -66,12 +71,28 @@ def test_a_status_change_after_the_demo_reaches_the_crm_exactly_once(two_runs) -
 
 def test_a_second_run_applies_nothing_twice(two_runs) -> None:
     first, second, output, _ = two_runs
-    for system in first:
+    for system in systems(first):
         again = second[system]["this_run"]
         assert again["sent"] == 0 and again["attempts"] == 0, system
         assert second[system]["backoffice_effects"] == first[system]["backoffice_effects"], system
         assert again["written_back"] == again.get("updates_written_back", 0) == 0, system
     assert "0 sent" in output
+
+
+def test_reconciliation_finds_each_seeded_drift_once_heals_the_safe_ones_then_nothing_new(
+        two_runs) -> None:
+    first, second, output, home = two_runs
+    seeded = json.loads((home / "reconcile_seeded.json").read_text())
+    assert set(seeded) == {"missing_in_backoffice", "unknown_in_backoffice", "field_mismatch",
+                           "status_not_in_crm", "writeback_missing", "stuck", "unmapped_case"}
+    assert first["reconciliation"]["found"] == {code: 1 for code in seeded}
+    assert first["reconciliation"]["healed"] == 4      # write-back, stuck, missing, unmapped
+    assert first["reconciliation"]["work_items"] == 3  # unknown, field, status: their team's
+    assert second["reconciliation"]["found"] == {}, "a second run finds nothing new"
+    assert second["reconciliation"]["healed"] == 0 and second["reconciliation"]["work_items"] == 0
+    assert set(second["reconciliation"]["known"]) == {"unknown_in_backoffice", "field_mismatch",
+                                                      "status_not_in_crm"}
+    assert "Reconciliation (CRM, ledger and back offices" in output
 
 
 def test_the_runs_are_real_airflow_dag_runs(two_runs) -> None:
@@ -88,7 +109,7 @@ def test_the_runs_are_real_airflow_dag_runs(two_runs) -> None:
 
 def test_the_demo_covers_every_back_office_and_creates_the_staff_accounts(two_runs) -> None:
     first, _, output, home = two_runs
-    assert set(first) == {"revenues_northgate", "benefits_academy", "licensing_uniform",
+    assert set(systems(first)) == {"revenues_northgate", "benefits_academy", "licensing_uniform",
                           "waste_bartec", "housing_repairs"}
     accounts = json.loads((home / "accounts.json").read_text())
     names = {"rev.officer", "waste.officer", "ops.analyst", "hub.admin"}
