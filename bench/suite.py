@@ -1,7 +1,7 @@
 """Run the benchmark suite and print one table.
 
     .venv/bin/python -m bench [--size full|small|tiny] [--runs 3] [--only ceiling,ledger,...]
-                              [--markdown FILE] [--real-stack]
+                              [--markdown FILE] [--real-stack] [--lanes N]
 
 Items 3 and 4 (the ``scheduler`` group) need a real Airflow of their own: they are measured only
 with ``--real-stack``, and otherwise shown as not measured.
@@ -23,7 +23,7 @@ from pathlib import Path
 
 import psutil
 
-from bench import ceiling, ledger, profiling, scheduler, transports
+from bench import ceiling, ledger, profiling, scheduler, systems, transports
 from bench.report import Figure, markdown, table
 from bench.sizes import SIZES, Size
 
@@ -68,8 +68,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--real-stack", action="store_true",
                         help="measure items 3 and 4 on a real Airflow the bench starts and stops "
                              "(minutes; PostgreSQL and Redis needed)")
+    parser.add_argument("--lanes", type=int, metavar="N",
+                        help="concurrent_sends for the SOAP connectors in the ceiling (default: "
+                             "the connectors' own, 4; 1 sends one command at a time)")
     args = parser.parse_args(argv)
     scheduler.REAL_STACK = args.real_stack
+    if args.lanes is not None:
+        if args.lanes < 1:
+            parser.error("--lanes must be at least 1")
+        systems.LANES = args.lanes
     groups = [g.strip() for g in args.only.split(",") if g.strip()]
     unknown = sorted(set(groups) - set(GROUPS))
     if unknown:

@@ -32,6 +32,12 @@ from connectors.base import Connector
 from demo.stack import Process, Stack, free_port
 
 USERNAME, PASSWORD = "bench", "bench-password-1"
+#: ``--lanes``: the SOAP connectors' ``concurrent_sends`` in the ceiling (None: their default).
+LANES: int | None = None
+
+
+def _lanes() -> dict[str, int]:
+    return {} if LANES is None else {"concurrent_sends": LANES}
 
 
 # -- SOAP -----------------------------------------------------------------------------------------
@@ -155,7 +161,8 @@ class RevenuesSystem(SoapSystem):
         from connectors.revenues.northgate import NorthgateConfig, NorthgateConnector
 
         return NorthgateConnector(NorthgateConfig(endpoint=endpoint, username=USERNAME,
-                                                  password=PASSWORD, timeout_seconds=30))
+                                                  password=PASSWORD, timeout_seconds=30,
+                                                  **_lanes()))
 
     def _client(self, connector: Connector) -> Any:
         from connectors.revenues.northgate import WSDL_PATH
@@ -180,7 +187,7 @@ class WasteSystem(SoapSystem):
         from connectors.waste.bartec import BartecConfig, BartecConnector
 
         return BartecConnector(BartecConfig(endpoint=endpoint, username=USERNAME,
-                                            password=PASSWORD, timeout_seconds=30))
+                                            password=PASSWORD, timeout_seconds=30, **_lanes()))
 
     def _client(self, connector: Connector) -> Any:
         return connector._client()  # type: ignore[attr-defined]   # the connector's own client
