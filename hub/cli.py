@@ -261,7 +261,7 @@ def main(argv: list[str] | None = None) -> int:
     scaffold.add_argument("domain")
     scaffold.add_argument("system")
     scaffold.add_argument("--transport", choices=["rest", "soap", "sftp", "sql"], default="rest",
-                          help="rest and sql are generated; soap and sftp name what to start from")
+                          help="the back office's transport (docs/connectors.md: what each costs)")
     scaffold.add_argument("--title", help="the system's name for people")
     scaffold.add_argument("--root", help="the tree to write into (default: this repository)")
     scaffold.set_defaults(run=_new_connector)

@@ -1,20 +1,21 @@
-"""``hub new-connector <domain> <system> --transport rest|sql``: a new back-office system that passes
-the contract suite as generated, with ``TODO(vendor)`` where the vendor's specifics go.
+"""``hub new-connector <domain> <system> --transport rest|soap|sftp|sql``: a new back-office system
+that passes the contract suite as generated, with ``TODO(vendor)`` where the vendor's specifics go.
 
 Writes, under ``root`` (the repository by default):
 
 - ``connectors/<domain>/<system>.py`` and ``connectors/<domain>/operations.py`` (+ ``__init__.py``);
 - ``mappings/case_types/<domain>_<system>_request.yaml`` (a mapping stub with an example);
 - ``tests/connectors/<domain>/test_<system>_contract.py`` (the harness and the suite);
-- ``simulators/<domain>/app.py`` (+ ``__init__.py``), a simulator stub on ``simulators/kit.py``;
+- a simulator stub (+ ``simulators/<domain>/__init__.py``): ``simulators/<domain>/app.py`` on
+  ``simulators/kit.py`` for ``rest`` and ``soap`` (on ``simulators/soap.py``), and
+  ``simulators/<domain>/backoffice.py`` for ``sql`` (the schema and the staff's changes) and
+  ``sftp`` (the back office's side of the exchange folder: its batch run and staff changes);
+- for ``soap``, the WSDL ``connectors/<domain>/wsdl/<system>.wsdl`` (the connector builds its
+  requests from it; the simulator stub serves it, read as a file);
 
 and registers the system as an instance in the instances file (``connectors/instances.yaml``,
 ``connector: connectors.<domain>.<system>:<Class>``: no reinstall needed). A council's own package
 registers its connector through the ``council_hub.connectors`` entry point instead.
-
-``rest`` and ``sql`` are generated (``sql``: the system's own database; its simulator stub is
-``simulators/<domain>/backoffice.py``, the schema and the staff's changes); ``soap`` and ``sftp``
-stop with a message naming the shipped connector to start from (see docs/connectors.md).
 """
 from __future__ import annotations
 
@@ -24,15 +25,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from string import Template
 
-from hub import scaffold_rest, scaffold_soap, scaffold_sql
+from hub import scaffold_rest, scaffold_sftp, scaffold_soap, scaffold_sql
 
 REPO = Path(__file__).resolve().parents[1]
 NAME = re.compile(r"[a-z][a-z0-9]{1,23}")
 TRANSPORTS = ("rest", "soap", "sftp", "sql")
-#: What to start from for the transports not generated yet.
-EXAMPLES = {"soap": "connectors/waste/bartec.py (zeep, WSDL in the repo) or "
-                    "connectors/revenues/northgate.py",
-            "sftp": "connectors/benefits/academy.py (batch files over SFTP)"}
 
 
 class ScaffoldError(ValueError):
@@ -60,15 +57,13 @@ def new_connector(domain: str, system: str, *, transport: str = "rest", root: Pa
                                 "starting with a letter")
     if transport not in TRANSPORTS:
         raise ScaffoldError(f"transport {transport!r}: one of {', '.join(TRANSPORTS)}")
-    if transport not in ("rest", "soap", "sql"):
-        raise ScaffoldError(f"--transport {transport} is not generated yet; start from "
-                            f"{EXAMPLES[transport]} and the checklist in docs/connectors.md")
     system_id = f"{domain}_{system}"
     values = {"domain": domain, "system": system, "system_id": system_id,
               "cls": _class_name(system), "case_type": f"{system_id}_request",
               "title": title or f"{_class_name(system)} ({domain})"}
-    kind = {"rest": scaffold_rest, "soap": scaffold_soap, "sql": scaffold_sql}[transport]
-    simulator = "backoffice.py" if transport == "sql" else "app.py"
+    kind = {"rest": scaffold_rest, "soap": scaffold_soap, "sftp": scaffold_sftp,
+            "sql": scaffold_sql}[transport]
+    simulator = "backoffice.py" if transport in ("sql", "sftp") else "app.py"
     values["simulator_module"] = simulator.removesuffix(".py")
     files = {
         f"connectors/{domain}/__init__.py": ("", False),

@@ -88,6 +88,21 @@ def test_a_scaffolded_soap_system_passes_its_contract_test(tree: Path) -> None:
     assert entry.connector == "connectors.parking.soapy:SoapyConnector"
 
 
+@pytest.mark.sshd
+def test_a_scaffolded_sftp_system_passes_its_contract_test(tree: Path) -> None:
+    """The SFTP variant: one request file per batch, every record AWAITING; the back office's
+    batch run (the harness's settle) answers in files of its own, over the suite's real sshd."""
+    written = new_connector("parking", "batchly", transport="sftp", root=tree)
+    names = {w.path.name for w in written}
+    assert {"batchly.py", "backoffice.py", "test_batchly_contract.py"} <= names
+    assert sum(w.counted for w in written) == 4
+    test = tree / "tests" / "connectors" / "parking" / "test_batchly_contract.py"
+    ran = _run(tree, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(test))
+    assert ran.returncode == 0, ran.stdout[-3000:] + ran.stderr[-2000:]
+    assert " passed" in ran.stdout and "failed" not in ran.stdout and "skipped" in ran.stdout
+    assert "10 passed" in ran.stdout, "every check but the optional records() ones ran"
+
+
 def test_what_a_new_rest_system_costs(tree: Path) -> None:
     """docs/connectors.md states this figure: four files under 150 lines with the registration."""
     written = new_connector("parking", "permitly", root=tree)
@@ -109,6 +124,6 @@ def test_nothing_is_overwritten_and_bad_names_are_refused(tree: Path) -> None:
     for domain, system in (("Parking", "x1"), ("parking", "a_b"), ("p", "permitly")):
         with pytest.raises(ScaffoldError, match="lower-case"):
             new_connector(domain, system, root=tree)
-    with pytest.raises(ScaffoldError, match="not generated yet"):
-        new_connector("parking", "other", transport="sftp", root=tree)
+    with pytest.raises(ScaffoldError, match="transport 'ftp'"):
+        new_connector("parking", "other", transport="ftp", root=tree)
     assert not (tree / "connectors" / "parking" / "other.py").exists()
