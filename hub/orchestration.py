@@ -257,11 +257,13 @@ def desk_escalation_dag(cron: str = "*/15 * * * *") -> DAG:
 
 
 def housekeeping_dag(cron: str = "30 2 * * *") -> DAG:
-    """Daily: blank personal data of finished work past the retention period."""
+    """Daily: blank personal data of finished work past the retention period, and check every
+    instance's connection (as ``hub systems --check``; results in ``connection_checks``)."""
     with _dag("hub_housekeeping", _schedule(cron),
               "Blank the personal data of finished cases and commands older than "
-              "`HUB_RETENTION_DAYS` (references, states and work items stay for audit).",
-              ["housekeeping"]) as dag:
+              "`HUB_RETENTION_DAYS` (references, states and work items stay for audit), and "
+              "check every back-office instance's connection (`hub systems` shows the last "
+              "result of each).", ["housekeeping"]) as dag:
 
         @task
         def purge_personal_data() -> dict[str, int]:
@@ -269,7 +271,14 @@ def housekeeping_dag(cron: str = "30 2 * * *") -> DAG:
 
             return vars(retention.purge_personal_data())
 
+        @task
+        def check_connections() -> dict[str, Any]:
+            from hub import systems
+
+            return systems.scheduled_checks()
+
         purge_personal_data()
+        check_connections()
     return dag
 
 

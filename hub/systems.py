@@ -8,6 +8,7 @@ instance), so the overview shows when each was last reached and what failed.
 """
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass
@@ -23,6 +24,7 @@ from hub import reports
 from hub.ledger.db import session_scope
 from hub.ledger.models import ConnectionCheck, utcnow
 
+log = logging.getLogger(__name__)
 MESSAGE_LENGTH = 300
 
 
@@ -76,6 +78,19 @@ def check_all(systems: Iterable[str] | None = None, *,
               url: str | None = None) -> list[CheckResult]:
     """``check`` each instance (every registered one by default), one after the other."""
     return [check(s, factory=factory, url=url) for s in (systems or list(catalog.SYSTEMS))]
+
+
+def scheduled_checks(*, factory: Callable[[str], Connector] | None = None,
+                     url: str | None = None) -> dict[str, Any]:
+    """The housekeeping DAG's connection checks: every registered instance, checked and kept as
+    ``hub systems --check`` does. A failed check is a result (shown by ``hub systems`` and
+    ``/api/systems``), not a failure of the run: the other instances are still checked."""
+    results = check_all(factory=factory, url=url)
+    failed = [r.system for r in results if not r.ok]
+    if failed:
+        log.warning("connection checks failed: %s", ", ".join(
+            f"{r.system} ({r.error_class} {r.code or '-'})" for r in results if not r.ok))
+    return {"checked": len(results), "failed": failed}
 
 
 def _store(result: CheckResult, url: str | None) -> None:

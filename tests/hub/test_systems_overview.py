@@ -100,3 +100,24 @@ def test_the_cli_lists_every_instance_and_fails_when_a_check_fails(
     assert json.loads(captured.out)["revenues_northgate"]["last_check"]["ok"] is True
     assert cli.main(["systems", "--check"]) == 1
     assert "waste_bartec: failed TransientError" in capsys.readouterr().err
+
+
+def test_the_housekeeping_dag_checks_every_instance_and_keeps_the_results(
+        ledger_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The daily check runs ``hub systems --check``'s logic for every registered instance: one
+    failing instance is a stored result, the others are still checked, the run succeeds."""
+    from hub.orchestration import housekeeping_dag
+
+    build, made = _factory({"waste_bartec": TransientError("waste_bartec: unreachable",
+                                                           code="connect")})
+    real_check_all = systems.check_all
+    monkeypatch.setattr(systems, "check_all", lambda systems_=None, **_: real_check_all(
+        systems_, factory=build, url=ledger_url))
+    task = housekeeping_dag().get_task("check_connections")
+    summary = task.python_callable()  # type: ignore[attr-defined]
+    assert summary == {"checked": len(catalog.SYSTEMS), "failed": ["waste_bartec"]}
+    assert len(made) == len(catalog.SYSTEMS) and all(c.closed for c in made)
+    listed = systems.overview(ledger_url)
+    assert {s for s in catalog.SYSTEMS if listed[s]["last_check"] is not None} == set(catalog.SYSTEMS)
+    assert listed["waste_bartec"]["last_check"]["code"] == "connect"
+    assert listed["housing_repairs"]["last_check"]["ok"] is True
