@@ -7,7 +7,8 @@ Two registers, both read without importing a connector or a transport library:
   class (``module:Class``). The shipped ones are in this repository's ``pyproject.toml``; a
   council's own package declares its own the same way and is found once installed. A connector's
   operation models are the ``OPERATIONS`` of the ``operations`` module next to it
-  (``connectors.waste.bartec`` -> ``connectors.waste.operations:OPERATIONS``).
+  (``connectors.waste.bartec`` -> ``connectors.waste.operations:OPERATIONS``), unless an instance
+  names its own (``operations: module:NAME``: a second system in a package that has one).
 - **Instances** are what the hub actually talks to: one connector class may serve several
   (two councils' Bartec tenants, domestic and trade waste), each with its own Airflow Connection,
   owning team, schedules and DAGs. They are declared in one YAML file (``instances.yaml`` next to
@@ -116,6 +117,9 @@ class InstanceSpec(BaseModel):
     status_sync: _Cron = "*/15 * * * *"
     reconcile: _Cron = "15 1 * * *"
     description: Annotated[str, Field(max_length=500)] = ""
+    operations: Annotated[str, Field(pattern=r"^[\w.]+:\w+$", max_length=200)] | None = None
+    """``module:NAME`` of its operation models; default: the ``operations`` module next to the
+    connector (``OPERATIONS``)."""
 
     @field_validator("connector")
     @classmethod
@@ -195,7 +199,8 @@ def read_instances(path: Path, registered: Mapping[str, ConnectorEntry]) -> dict
                 f"{sorted(registered)}")
         entries[instance_id] = SystemEntry(
             system_id=instance_id, domain=connector.domain, connector=connector.connector,
-            operations=connector.operations, team=item.team or connector.domain,
+            operations=item.operations or connector.operations,
+            team=item.team or connector.domain,
             connector_id=connector.connector_id, conn_id=item.conn_id or instance_id,
             dispatch=item.dispatch, status_sync=item.status_sync, reconcile=item.reconcile,
             description=item.description)

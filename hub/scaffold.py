@@ -3,7 +3,8 @@ that passes the contract suite as generated, with ``TODO(vendor)`` where the ven
 
 Writes, under ``root`` (the repository by default):
 
-- ``connectors/<domain>/<system>.py`` and ``connectors/<domain>/operations.py`` (+ ``__init__.py``);
+- ``connectors/<domain>/<system>.py`` and ``connectors/<domain>/operations.py`` (+ ``__init__.py``;
+  in a domain that has its own, ``<system>_operations.py``, named in the instance's ``operations:``);
 - ``mappings/case_types/<domain>_<system>_request.yaml`` (a mapping stub with an example);
 - ``tests/connectors/<domain>/test_<system>_contract.py`` (the harness and the suite);
 - a simulator stub (+ ``simulators/<domain>/__init__.py``): ``simulators/<domain>/app.py`` on
@@ -64,10 +65,15 @@ def new_connector(domain: str, system: str, *, transport: str = "rest", root: Pa
     kind = {"rest": scaffold_rest, "soap": scaffold_soap, "sftp": scaffold_sftp,
             "sql": scaffold_sql}[transport]
     simulator = "backoffice.py" if transport in ("sql", "sftp") else "app.py"
-    values["simulator_module"] = simulator.removesuffix(".py")
+    # A domain that has its own operations module (or simulator) gets the system's own, by name.
+    operations = ("operations" if not (root / f"connectors/{domain}/operations.py").exists()
+                  else f"{system}_operations")
+    if (root / f"simulators/{domain}/{simulator}").exists():
+        simulator = f"{system}_{simulator}"
+    values.update(operations_module=operations, simulator_module=simulator.removesuffix(".py"))
     files = {
         f"connectors/{domain}/__init__.py": ("", False),
-        f"connectors/{domain}/operations.py": (scaffold_rest.OPERATIONS, True),
+        f"connectors/{domain}/{operations}.py": (scaffold_rest.OPERATIONS, True),
         f"connectors/{domain}/{system}.py": (kind.CONNECTOR, True),
         f"mappings/case_types/{system_id}_request.yaml": (scaffold_rest.MAPPING, True),
         f"tests/connectors/{domain}/__init__.py": ("", False),
@@ -81,8 +87,7 @@ def new_connector(domain: str, system: str, *, transport: str = "rest", root: Pa
     markers = {p for p, (text, _) in files.items() if p.endswith("__init__.py")}
     taken = sorted(p for p in files if (root / p).exists() and p not in markers)
     if taken:
-        raise ScaffoldError(f"already there, not overwritten: {', '.join(taken)} (a domain "
-                            "with its own operations.py: put the system in a new domain package)")
+        raise ScaffoldError(f"already there, not overwritten: {', '.join(taken)}")
     instances = instances or root / "connectors" / "instances.yaml"
     _check_instance_free(instances, system_id)
     rendered = {rel: (Template(text).substitute(values), counted)
@@ -94,7 +99,8 @@ def new_connector(domain: str, system: str, *, transport: str = "rest", root: Pa
         path.write_text(text, encoding="utf-8")
         written.append(Written(path, len(text.splitlines()), counted))
     _register(instances, system_id, f"connectors.{domain}.{system}:{values['cls']}Connector",
-              values["title"])
+              values["title"], None if operations == "operations"
+              else f"connectors.{domain}.{operations}:OPERATIONS")
     return written
 
 
@@ -104,10 +110,13 @@ def _check_instance_free(instances: Path, system_id: str) -> None:
         raise ScaffoldError(f"{instances}: instance {system_id} is already declared")
 
 
-def _register(instances: Path, system_id: str, connector: str, title: str) -> None:
+def _register(instances: Path, system_id: str, connector: str, title: str,
+              operations: str | None = None) -> None:
     """Append the instance to the instances file (created when missing)."""
     text = instances.read_text(encoding="utf-8") if instances.exists() else "instances:\n"
     about = json.dumps(f"{title} (TODO: schedules, team, connection; see the top of the file)")
     entry = f"  {system_id}:\n    connector: {connector}\n    description: {about}\n"
+    if operations is not None:   # not the operations module next to the connector
+        entry += f"    operations: {operations}\n"
     instances.parent.mkdir(parents=True, exist_ok=True)
     instances.write_text(text.rstrip("\n") + "\n" + entry, encoding="utf-8")

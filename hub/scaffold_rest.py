@@ -17,7 +17,7 @@ from typing import Any, Literal
 from connectors.base import Command, Outcome, OutcomeStatus, Update
 from connectors.errors import UnknownOutcomeError
 from connectors.fields import aware_time, is_reference, is_status_word
-from connectors.$domain.operations import OPERATIONS
+from connectors.$domain.$operations_module import OPERATIONS
 from connectors.transports.rest import RestConfig, RestConnector, cursor_pages, next_link_pages
 
 log = logging.getLogger(__name__)
@@ -129,7 +129,7 @@ from __future__ import annotations
 from connectors.base import Command
 from connectors.$domain.$system import ${cls}Connector
 from connectors.testing import ConnectorContractSuite
-from simulators.$domain.app import create_app
+from simulators.$domain.$simulator_module import create_app
 from tests.support.harness import SimulatorHarness
 
 TOKEN = "$system-test-token"

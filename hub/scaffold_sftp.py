@@ -27,7 +27,7 @@ from pydantic import SecretStr
 from connectors.base import Command, Connector, ConnectorConfig, Outcome, OutcomeStatus, Update
 from connectors.errors import ConnectorError, Rejected, UnreadableAnswer
 from connectors.fields import aware_time, is_reference, is_status_word
-from connectors.$domain.operations import OPERATIONS
+from connectors.$domain.$operations_module import OPERATIONS
 from connectors.transports import sftp
 
 log = logging.getLogger(__name__)
@@ -158,7 +158,7 @@ import pytest
 from connectors.base import Command, Outcome
 from connectors.$domain.$system import ${cls}Config, ${cls}Connector
 from connectors.testing import ConnectorContractSuite
-from simulators.$domain.backoffice import BackOffice
+from simulators.$domain.$simulator_module import BackOffice
 from tests.support.sshd import SshServer, sshd_server  # noqa: F401 - the session fixture
 
 pytestmark = pytest.mark.sshd

@@ -20,7 +20,7 @@ from typing import Any
 
 from connectors.base import Command, Connector, Outcome, OutcomeStatus, SecretConfig, Update
 from connectors.errors import UnreadableAnswer, unknown_outcome_if_unreadable
-from connectors.$domain.operations import OPERATIONS
+from connectors.$domain.$operations_module import OPERATIONS
 from connectors.transports.soap import soap_call, soap_client
 from connectors.transports.xmlreader import Node
 

@@ -17,7 +17,7 @@ from sqlalchemy import text
 
 from connectors.base import Command, Connector, ConnectorConfig, Outcome, OutcomeStatus, Update
 from connectors.errors import Rejected
-from connectors.$domain.operations import OPERATIONS
+from connectors.$domain.$operations_module import OPERATIONS
 from connectors.transports.sql import classified, make_engine
 
 CLOSED = frozenset({"COMPLETED", "CANCELLED"})   # TODO(vendor): statuses that close the case
@@ -107,7 +107,7 @@ import pytest
 from connectors.base import Command, Outcome
 from connectors.$domain.$system import ${cls}Config, ${cls}Connector
 from connectors.testing import ConnectorContractSuite
-from simulators.$domain.backoffice import BackOffice
+from simulators.$domain.$simulator_module import BackOffice
 
 
 class ${cls}Harness:

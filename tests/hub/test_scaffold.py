@@ -115,12 +115,34 @@ def test_what_a_new_rest_system_costs(tree: Path) -> None:
     assert text.count("TODO(vendor)") >= 6
 
 
+def test_a_second_system_in_a_domain_gets_its_own_operations_and_simulator(tree: Path) -> None:
+    """Housing has its own operations.py and simulators/housing/app.py: the new system's are
+    named after it, the instance names its operations module, and nothing shipped changes."""
+    shipped = {p: p.read_bytes() for p in (tree / "connectors" / "housing").rglob("*.py")}
+    shipped |= {p: p.read_bytes() for p in (tree / "simulators" / "housing").rglob("*.py")}
+    written = new_connector("housing", "fixit", root=tree)
+    names = {w.path.name for w in written}
+    assert {"fixit.py", "fixit_operations.py", "fixit_app.py"} <= names
+    assert all(p.read_bytes() == text for p, text in shipped.items()), "nothing shipped changed"
+    entry = read_instances(tree / "connectors" / "instances.yaml",
+                           registered_connectors())["housing_fixit"]
+    assert entry.operations == "connectors.housing.fixit_operations:OPERATIONS"
+    assert read_instances(tree / "connectors" / "instances.yaml", registered_connectors())[
+        "housing_repairs"].operations == "connectors.housing.operations:OPERATIONS"
+    test = tree / "tests" / "connectors" / "housing" / "test_fixit_contract.py"
+    ran = _run(tree, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(test))
+    assert ran.returncode == 0, ran.stdout[-3000:] + ran.stderr[-2000:]
+    loaded = _run(tree, "-c", "from mappings.loader import load_mappings; m = load_mappings(); "
+                              "print(m.systems_for('housing_fixit_request'), "
+                              "m.systems_for('housing_repair_request'))")
+    assert loaded.returncode == 0, loaded.stderr[-2000:]
+    assert "housing_fixit" in loaded.stdout and "housing_repairs" in loaded.stdout
+
+
 def test_nothing_is_overwritten_and_bad_names_are_refused(tree: Path) -> None:
     new_connector("parking", "permitly", root=tree)
     with pytest.raises(ScaffoldError, match="already there"):
         new_connector("parking", "permitly", root=tree)
-    with pytest.raises(ScaffoldError, match="already there"):
-        new_connector("housing", "fixit", root=tree)   # housing has its own operations.py
     for domain, system in (("Parking", "x1"), ("parking", "a_b"), ("p", "permitly")):
         with pytest.raises(ScaffoldError, match="lower-case"):
             new_connector(domain, system, root=tree)
