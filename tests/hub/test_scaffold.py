@@ -3,6 +3,7 @@ a subprocess, in a copy of the source tree), registers the system, and counts wh
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -149,3 +150,20 @@ def test_nothing_is_overwritten_and_bad_names_are_refused(tree: Path) -> None:
     with pytest.raises(ScaffoldError, match="transport 'ftp'"):
         new_connector("parking", "other", transport="ftp", root=tree)
     assert not (tree / "connectors" / "parking" / "other.py").exists()
+
+
+@pytest.mark.parametrize("transport", ["rest", "soap", "sftp", "sql"])
+def test_docs_state_what_each_transport_costs(tmp_path: Path, transport: str) -> None:
+    """docs/connectors.md's table of costs is what the scaffold writes (the lines it counts, and
+    the 3-line instance entry)."""
+    written = new_connector("parking", "permitly", transport=transport, root=tmp_path,
+                            instances=tmp_path / "instances.yaml")
+    lines = {w.path.name: w.lines for w in written if w.counted}
+    row = re.search(rf"^\| `{transport}` \| (\d+) \| (\d+) \| (\d+) \| (\d+) \| 4, (\d+) \|",
+                    (REPO / "docs" / "connectors.md").read_text(), re.MULTILINE)
+    assert row, f"no row for {transport} in docs/connectors.md"
+    stated = [int(n) for n in row.groups()]
+    assert stated[:4] == [lines["permitly.py"], lines["operations.py"],
+                          lines["parking_permitly_request.yaml"],
+                          lines["test_permitly_contract.py"]]
+    assert stated[4] == sum(lines.values()) + 3
