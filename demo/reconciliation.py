@@ -3,14 +3,11 @@ once (a rerun makes none: ``reconcile_seeded.json`` in the demo home remembers),
 system's ``<system>_reconcile`` DAG runs in Airflow, heals the safe ones, and the step reports the
 runs of this demo (found per class: new findings only; healed; work items opened).
 
-Where each drift is made (Revenues, the CRM, and the ledger itself):
+Where each drift is made: the back-office and CRM classes by ``demo.drift`` (``drift.json``;
+a record deleted, added, changed and given a silent status in the back offices, a write-back the
+CRM loses), and in the ledger here (``reconcile_seeded.json``):
 
-- missing_in_backoffice: a confirmed Revenues request deleted (simulator drift endpoint);
-- unknown_in_backoffice: a Revenues request added carrying a hub-style key the ledger never made;
-- field_mismatch: a confirmed Move Out's MovedOn changed;
-- status_not_in_crm: a confirmed request's status changed with no change-feed entry;
-- writeback_missing: the CRM loses the write-backs of one case;
-- stuck: a confirmed command put back to ``sending`` with a claim older than the lease;
+- stuck: a confirmed Revenues command put back to ``sending`` with a claim older than the lease;
 - unmapped_case: a CRM case recorded in the ledger two hours ago and never mapped.
 """
 from __future__ import annotations
@@ -27,7 +24,6 @@ from demo.driver import Demo, say
 MARKER = "reconcile_seeded.json"
 SYSTEM = "revenues_northgate"
 UNMAPPED_CRM_ID = "CRM-RECON-UNMAPPED"
-UNKNOWN_KEY = "CRM-RECON-UNKNOWN.ctax.0000000000"
 
 
 def last_run_id() -> int:
@@ -40,48 +36,44 @@ def last_run_id() -> int:
 
 
 def seed_once(d: Demo) -> dict[str, str]:
-    """Make one drift of each class, the first time only; returns ``{class: record}``."""
+    """Make one drift of each class, the first time only; returns ``{class: record}`` of what
+    was seeded now. The back-office and CRM classes come from ``demo.drift`` (spread over the
+    back offices); stuck and unmapped_case are made in the ledger here."""
+    from demo import drift
+
+    seeded = {code: str(entry.get("reference") or entry.get("key"))
+              for code, entry in drift.seed_drift(d.home, d.crm, d.systems).items()}
     marker = d.home / MARKER
-    if marker.exists():
-        return {}
-    revenues = next((s for s in d.systems if s.system_id == SYSTEM), None)
-    if revenues is None:
-        say(f"reconciliation: {SYSTEM} is not in this demo; no drift seeded")
-        return {}
-    picks = _candidates()
-    if len(picks) < 6:
-        say(f"reconciliation: too few confirmed {SYSTEM} records to seed drift ({len(picks)})")
-        return {}
-    base = revenues.base_url
-    coa = [p for p in picks if p["operation"] == "ctax.change_of_address"]
-    mismatch = coa[0] if coa else picks[0]
-    rest = [p for p in picks if p is not mismatch]
-    missing, status, like, lost, stuck = rest[:5]
-    seeded: dict[str, str] = {}
-    with httpx.Client(timeout=20) as http:
-        _ok(http.delete(f"{base}/admin/drift/records/{missing['reference']}"))
-        seeded["missing_in_backoffice"] = missing["reference"]
-        _ok(http.post(f"{base}/admin/drift/records/{mismatch['reference']}",
-                      json={"fields": {"MovedOn": "2026-06-30"}
-                            if mismatch["operation"] == "ctax.change_of_address"
-                            else {"EffectiveFrom": "2026-06-30"}}))
-        seeded["field_mismatch"] = mismatch["reference"]
-        _ok(http.post(f"{base}/admin/drift/records/{status['reference']}",
-                      json={"status": "REOPENED"}))
-        seeded["status_not_in_crm"] = status["reference"]
-        _ok(http.post(f"{base}/admin/drift/records",
-                      json={"key": UNKNOWN_KEY, "like": like["reference"]}))
-        seeded["unknown_in_backoffice"] = UNKNOWN_KEY
-        _ok(http.post(f"{d.crm.base_url}/admin/cases/{lost['crm_id']}/lose-writeback"))
-        seeded["writeback_missing"] = lost["crm_id"]
-        _seed_unmapped(d, http, like)
-        seeded["unmapped_case"] = UNMAPPED_CRM_ID
-    _seed_stuck(stuck["command_id"])
-    seeded["stuck"] = stuck["reference"]
-    marker.write_text(json.dumps(seeded, indent=2, sort_keys=True))
-    say("reconciliation: seeded one drift of each class: "
-        + ", ".join(f"{code} ({ref})" for code, ref in sorted(seeded.items())))
+    if not marker.exists():
+        used = {str(e.get("reference")) for e in drift.seeded(d.home).values()}
+        picks = [p for p in _candidates() if p["reference"] not in used
+                 and p["crm_id"] not in used]
+        if len(picks) < 2 or not any(s.system_id == SYSTEM for s in d.systems):
+            say(f"reconciliation: too few confirmed {SYSTEM} records to seed stuck and unmapped")
+        else:
+            stuck, like = picks[0], picks[1]
+            _seed_stuck(stuck["command_id"])
+            with httpx.Client(timeout=20) as http:
+                _seed_unmapped(d, http, like)
+            ledger_side = {"stuck": stuck["reference"], "unmapped_case": UNMAPPED_CRM_ID}
+            marker.write_text(json.dumps(ledger_side, indent=2, sort_keys=True))
+            seeded.update(ledger_side)
+    if seeded:
+        say("reconciliation: seeded one drift of each class: "
+            + ", ".join(f"{code} ({ref})" for code, ref in sorted(seeded.items())))
     return seeded
+
+
+def all_seeded(home: Any) -> dict[str, str]:
+    """Every class seeded so far (by ``demo.drift`` and here), with its record."""
+    from demo import drift
+
+    out = {code: str(entry.get("reference") or entry.get("key"))
+           for code, entry in drift.seeded(home).items()}
+    marker = home / MARKER
+    if marker.exists():
+        out.update(json.loads(marker.read_text()))
+    return out
 
 
 def _ok(answer: httpx.Response) -> None:

@@ -21,7 +21,9 @@ def system_figures(url: str | None = None) -> dict[str, dict[str, int]]:
     (``rejected_invalid``); each rejection is written back to the CRM and opens one work item.
     ``written_back`` counts outcome messages delivered to the CRM (later status updates are counted
     separately as ``updates_written_back``, and what people on the work desk sent as
-    ``desk_written_back``). Work items that reconciliation opened are ``reconcile_work_items``,
+    ``desk_written_back``); an outcome superseded because reconciliation sent its record again
+    (it had gone from the back office) is ``written_back_superseded``, not ``written_back``. Work
+    items that reconciliation opened are ``reconcile_work_items``,
     not ``work_items``.
     """
     out: dict[str, dict[str, int]] = defaultdict(lambda: {name: 0 for name in FIGURES})
@@ -63,6 +65,15 @@ def system_figures(url: str | None = None) -> dict[str, dict[str, int]]:
                 key = {"update": "updates_written_back", "outcome": "written_back",
                        "invalid": "written_back"}.get(kind, "desk_written_back")
                 out[system][key] = out[system].get(key, 0) + count
+        for system, count in session.execute(
+                select(OutboxMessage.system, func.count())
+                .where(OutboxMessage.state == OutboxState.SENT.value,
+                       OutboxMessage.kind == "outcome",
+                       OutboxMessage.dedupe_key.like("%:outcome:resent:%"))
+                .group_by(OutboxMessage.system)):
+            if system:   # an outcome whose record reconciliation had to send again
+                out[system]["written_back"] -= count
+                out[system]["written_back_superseded"] = count
         for system, state, kind, count in session.execute(
                 select(WorkItem.system, WorkItem.state, WorkItem.kind, func.count())
                 .group_by(WorkItem.system, WorkItem.state, WorkItem.kind)):

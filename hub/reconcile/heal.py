@@ -4,7 +4,8 @@ Safe classes heal, each only after a look-up by key:
 
 - ``missing_in_backoffice``: ``Connector.snapshot([key])`` confirms the record is absent, then the
   command goes back to ``pending`` with ``maybe_sent`` (the normal dispatch path sends it again
-  under the same key, and the connector looks before it creates);
+  under the same key, and the connector looks before it creates); its earlier outcome's outbox
+  key is retired, so the new confirmation (and the new reference) is written back to the CRM;
 - ``stuck``: the look-up settles it: found, the command is confirmed with the back office's
   reference (the CRM note follows through the outbox); not found and ``sending``, it goes back to
   dispatch as above; not found and ``awaiting``, it is a work item (the answer is overdue);
@@ -243,6 +244,15 @@ def _resend(session: Session, read: core.LedgerCommand, state: str, column: Any,
         .execution_options(synchronize_session=False))
     if changed.rowcount != 1:
         return False
+    # The outcome already written back names the record that is gone: retire its key so that
+    # the new confirmation is written back too (with the new reference), once.
+    outcome_key = f"command:{read.command_id}:outcome"
+    written = session.scalar(select(OutboxMessage.id)
+                             .where(OutboxMessage.dedupe_key == outcome_key))
+    if written is not None:
+        session.execute(update(OutboxMessage).where(OutboxMessage.id == written)
+                        .values(dedupe_key=f"{outcome_key}:resent:{written}")
+                        .execution_options(synchronize_session=False))
     audit.record(session, actor=ACTOR, action="resent_after_lookup",
                  target=f"command:{read.command_id}", command_id=read.command_id,
                  state_before=state, state_after=CommandState.PENDING.value, detail=why)

@@ -82,7 +82,9 @@ def test_a_second_run_applies_nothing_twice(two_runs) -> None:
 def test_reconciliation_finds_each_seeded_drift_once_heals_the_safe_ones_then_nothing_new(
         two_runs) -> None:
     first, second, output, home = two_runs
-    seeded = json.loads((home / "reconcile_seeded.json").read_text())
+    from demo.reconciliation import all_seeded
+
+    seeded = all_seeded(home)
     assert set(seeded) == {"missing_in_backoffice", "unknown_in_backoffice", "field_mismatch",
                            "status_not_in_crm", "writeback_missing", "stuck", "unmapped_case"}
     assert first["reconciliation"]["found"] == {code: 1 for code in seeded}

@@ -82,7 +82,8 @@ def test_two_runs_at_once_against_the_simulators_apply_each_effect_once(
         listed = [r for r in revenues.connector().records() if r.key == gone.key]
         assert len(listed) == 1, "the deleted record exists again, once"
         stats = httpx.get(f"{crm_url}/admin/stats", timeout=10).json()
-        assert stats["writebacks_applied"] == applied + 1, "the lost write-back applied once more"
+        # the lost write-back applied once more, and the resent record's new reference once
+        assert stats["writebacks_applied"] == applied + 2
 
         with CrmClient(crm_url, TOKEN) as client:
             later = engine.reconcile_system(SYSTEM, connector=revenues.connector(), crm=client,
@@ -91,4 +92,4 @@ def test_two_runs_at_once_against_the_simulators_apply_each_effect_once(
         assert later.found == {} and later.healed == 0
         assert revenues.effects() - effects == created
         assert httpx.get(f"{crm_url}/admin/stats", timeout=10).json()["writebacks_applied"] \
-            == applied + 1
+            == applied + 2

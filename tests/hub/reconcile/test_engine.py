@@ -12,7 +12,8 @@ import sqlalchemy as sa
 
 from hub import dispatch, outbox
 from hub.ledger import db
-from hub.ledger.models import (Case, Command, ReconcileFinding, ReconcileRun, WorkItem)
+from hub.ledger.models import (Case, Command, OutboxMessage, ReconcileFinding, ReconcileRun,
+                               WorkItem)
 from hub.reconcile import engine
 from tests.hub import factories
 from tests.hub.reconcile.fakes import MemoryBackOffice, MemoryCrm
@@ -163,3 +164,23 @@ def test_a_connector_that_cannot_list_leaves_the_back_office_out(ledger_url: str
 
     report = engine.reconcile_system(SYSTEM, connector=Unlisted(), crm=crm, url=ledger_url)
     assert report.found == {} and "cannot list" in (report.error or "")
+
+
+def test_a_resent_record_is_written_back_with_its_new_reference_once(ledger_url: str) -> None:
+    office, crm, commands = _world(ledger_url, cases=2)
+    gone = commands[0]
+    old_reference = office.store.pop(gone.key).reference
+    engine.reconcile_system(SYSTEM, connector=office, crm=crm, url=ledger_url)
+    dispatch.dispatch_all(office, SYSTEM, url=ledger_url)
+    outbox.deliver_pending(crm, url=ledger_url)
+    crm_id = _crm_id(ledger_url, gone)
+    new_reference = office.store[gone.key].reference
+    assert new_reference != old_reference
+    assert crm.cases[crm_id]["ref"] == new_reference, "the CRM is told the new reference"
+    again = engine.reconcile_system(SYSTEM, connector=office, crm=crm, url=ledger_url)
+    dispatch.dispatch_all(office, SYSTEM, url=ledger_url)
+    outbox.deliver_pending(crm, url=ledger_url)
+    assert again.found == {} and again.healed == 0
+    assert sum(1 for k in crm.history if crm.cases.get(crm_id)) and \
+        len([k for k in crm.history if k in {f"hub-outbox-{m.id}" for m in factories.rows(
+            ledger_url, OutboxMessage) if m.crm_id == crm_id}]) == 2, "two outcomes, each once"
