@@ -100,16 +100,20 @@ class Demo:
         from sqlalchemy import select
 
         from hub.ledger.db import session_scope
-        from hub.ledger.models import Case, Command, CommandState
+        from hub.ledger.models import Case, Command, CommandState, OutboxMessage
 
         changed: dict[str, tuple[str, str]] = {}
+        # a case whose record changed before (under another reference: one reconciliation
+        # recreated) is not picked again: each change is its case's first status note
+        updated = select(OutboxMessage.crm_id).where(OutboxMessage.kind == "update")
         with session_scope() as session:
             for system in self.systems:
                 earlier = done.get(system.system_id, [])
                 row = session.execute(select(Command.reference, Case.crm_id).join(Case).where(
                     Command.system == system.system_id,
                     Command.state == CommandState.CONFIRMED.value,
-                    Command.reference.is_not(None), Command.reference.not_in(earlier))
+                    Command.reference.is_not(None), Command.reference.not_in(earlier),
+                    Case.crm_id.not_in(updated))
                     .order_by(Command.id).limit(1)).first()
                 if row:
                     system.staff_change(row.reference)
