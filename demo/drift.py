@@ -314,3 +314,74 @@ MAKERS: dict[str, _Maker] = {
     "licensing_uniform": _LicensingMaker(),
     "benefits_academy": _BenefitsMaker(),
 }
+
+
+# -- by hand, on a running stack ---------------------------------------------------------------------
+def systems_of_stack(home: Path) -> list[DemoSystem]:
+    """The demo systems of the stack running from ``home`` (``make up``: var/up), bound to the
+    ports its ``stack.json`` names."""
+    from urllib.parse import urlsplit
+
+    from demo.systems import demo_systems
+
+    status_path = home / "stack.json"
+    if not status_path.exists():
+        raise SystemExit(f"[demo] {status_path} not found: start the stack first (make up)")
+    urls = json.loads(status_path.read_text()).get("simulator_urls") or {}
+    systems: list[DemoSystem] = []
+    for cls in demo_systems():
+        if cls.system_id not in urls:
+            continue
+        system = cls(home, {})
+        if urls[cls.system_id]:
+            system.port = int(urlsplit(urls[cls.system_id]).port or 0)
+        systems.append(system)
+    return systems
+
+
+def drift_by_hand(home: Path, name: str, system_id: str) -> dict[str, Any]:
+    """Make one drift of class ``name`` in ``system_id``'s running simulator, on a confirmed
+    record not drifted by hand before (kept in ``<home>/drift-by-hand.json``); returns what was
+    done. Reads the stack's ledger from ``<home>/hub.env``."""
+    from hub import envfile
+
+    url = envfile.read(home / "hub.env")["HUB_DATABASE_URL"]
+    systems = [s for s in systems_of_stack(home) if s.system_id == system_id]
+    if not systems:
+        raise SystemExit(f"[demo] {system_id} is not running in {home}")
+    marker = home / "drift-by-hand.json"
+    done: list[dict[str, Any]] = json.loads(marker.read_text()) if marker.exists() else []
+    used = {(e["system"], e.get("reference")) for e in done} \
+        | {(e["system"], e.get("like")) for e in done} \
+        | {("case", e.get("crm_id")) for e in done}
+    entry = _drift_one(name, systems[0], MAKERS[connector_id(systems[0])], used, url)
+    if entry is None:
+        raise SystemExit(f"[demo] {system_id} has no confirmed record left to change (let the "
+                         "stack deliver the sample cases first)")
+    entry["class"] = name
+    marker.write_text(json.dumps([*done, entry], indent=2, sort_keys=True))
+    return entry
+
+
+def main(argv: list[str] | None = None) -> int:
+    import argparse
+
+    from demo.driver import default_home
+
+    parser = argparse.ArgumentParser(
+        prog="python -m demo.drift",
+        description="Change a record directly in a running simulator, behind the hub's back "
+                    "(the next `hub reconcile` finds it).")
+    parser.add_argument("drift", choices=[c for c in CLASSES if c != "writeback_missing"])
+    parser.add_argument("system", help="an instance id, e.g. housing_repairs")
+    parser.add_argument("--home", type=Path, default=None,
+                        help="the running stack's folder (default var/up, as `make up`)")
+    args = parser.parse_args(argv)
+    home = (args.home or default_home("up")).resolve()
+    entry = drift_by_hand(home, args.drift, args.system)
+    print(json.dumps(entry, sort_keys=True))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

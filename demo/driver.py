@@ -28,6 +28,10 @@ def default_home(folder: str) -> Path:
     return Path(os.environ.get("HUB_DEMO_HOME") or REPO / "var" / folder).resolve()
 
 
+HUB_ENV = "hub.env"
+HUB_ENV_SETTINGS = ("HUB_DATABASE_URL", "HUB_INSTANCES", "HUB_DEMO_TODAY")
+
+
 @dataclass
 class Demo:
     """One demo folder and what runs from it."""
@@ -78,6 +82,18 @@ class Demo:
         os.environ.update({k: v for k, v in self.env.items() if k.startswith("HUB_")})   # simulators too
         self.crm = CrmDemo(self.home, self.secrets)
         self.systems = [cls(self.home, self.secrets) for cls in classes]
+
+    def write_hub_env(self) -> Path:
+        """``<home>/hub.env`` (0600): what ``hub`` needs to work on this stack from another
+        terminal (``hub --env-file var/up/hub.env reconcile``): the ledger URL and the CRM's and
+        simulators' Airflow Connections. It holds the stack's generated secrets; never commit it."""
+        from hub import envfile
+
+        keep = {k: v for k, v in self.env.items()
+                if k.startswith("AIRFLOW_CONN_") or k in HUB_ENV_SETTINGS}
+        return envfile.write(self.home / HUB_ENV, keep, header=(
+            "The stack's ledger and Connections for `hub --env-file` (or `set -a; . FILE; set +a`).\n"
+            "Written by the demo; holds its generated secrets: private, never commit it."))
 
     def start_systems(self, stack: Stack) -> None:
         """Prepare each back office's storage and start its simulator processes."""

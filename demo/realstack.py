@@ -29,7 +29,7 @@ from demo.airflow_stack import ADMIN, SECRET_NAMES, AirflowSetup, fernet_key
 from demo.driver import Demo, say
 from demo.plans import run_plan
 from demo.postgres import NoServer, stack_databases
-from demo.stack import Process, free_port
+from demo.stack import REPO, Process, free_port
 from demo.supervisor import RESTART, StackFailed, StopRequested, Supervisor
 from demo.systems import airflow_env
 
@@ -81,6 +81,12 @@ def smtp_sink(home: Path, port: int) -> Process:
     return Process("smtp-sink", ["-m", "aiosmtpd", "-n", "-l", f"127.0.0.1:{port}",
                                  "-c", "aiosmtpd.handlers.Mailbox", str(home / "mail")],
                    port=port, policy=RESTART)
+
+
+def simulator_urls(systems: list[Any]) -> dict[str, str | None]:
+    """Each simulator's base URL (None for those without HTTP: Benefits, Licensing), as
+    ``stack.json`` keeps them for ``python -m demo.drift`` and bench/."""
+    return {s.system_id: getattr(s, "base_url", None) for s in systems}
 
 
 class RealStack:
@@ -137,7 +143,7 @@ class RealStack:
                     "crm_url": d.crm.base_url, "ledger_database_url": databases.ledger,
                     "airflow_database_url": databases.airflow,
                     "systems": [s.system_id for s in d.systems],
-                    "simulator_urls": {s.system_id: getattr(s, "base_url", None) for s in d.systems},
+                    "simulator_urls": simulator_urls(d.systems),
                     "ready": False}
         say("starting simulators: " + ", ".join(s.system_id for s in d.systems)
             + f"; an SMTP sink on 127.0.0.1:{smtp_port}")
@@ -145,6 +151,7 @@ class RealStack:
         d.start_systems(sup)
         env.update(airflow_env(d.crm, d.systems))
         d.env = env
+        sup.info["hub_env"] = str(d.write_hub_env())
         if o.web:
             sup.start(Process("hub-web", ["-m", "uvicorn", "hub.web.app:app", "--host", "127.0.0.1",
                                           "--port", str(web_port)], port=web_port, policy=RESTART,
@@ -237,6 +244,29 @@ def tasks_by_host(api: AirflowApi, since: str) -> dict[str, Counter[str]]:
     return dict(hosts)
 
 
+def reconcile_hints(info: dict[str, Any], home: Path) -> list[str]:
+    """How a person reconciles this stack from another terminal, and makes a drift to find."""
+    env_file = info.get("hub_env") or str(home / "hub.env")
+    home_arg = "" if home.resolve() == (REPO / "var" / "up").resolve() else f" --home {home}"
+    lines = [f"the ledger and Connections of this stack for `hub`: {env_file} (private, 0600); "
+             f"reconcile from another terminal: .venv/bin/hub --env-file {env_file} reconcile "
+             "[--system S] [--dry-run]",
+             f"change a record behind the hub's back: .venv/bin/python -m demo.drift{home_arg} "
+             "field_mismatch licensing_uniform (or missing_in_backoffice, unknown_in_backoffice, "
+             "status_not_in_crm; any system)"]
+    from demo.drift import DRIFT_STATUS
+
+    for system, url in sorted((info.get("simulator_urls") or {}).items()):
+        status = next((v for k, v in DRIFT_STATUS.items()
+                       if system.startswith(k) and k.split("_")[0] in ("housing", "revenues",
+                                                                      "waste")), None)
+        if url and status:
+            lines.append(f"  or by hand ({system}): curl -X POST {url}/admin/drift/records/"
+                         f"<reference> -H 'content-type: application/json' -d "
+                         f"'{{\"status\": \"{status}\"}}'")
+    return lines
+
+
 def up(options: StackOptions) -> int:
     """Keep the stack running until Ctrl-C or SIGTERM (0), or until a fatal exit (1)."""
     Supervisor.stop_on_signals()
@@ -258,6 +288,8 @@ def up(options: StackOptions) -> int:
                     say(line)
                 say(f"the same pages inside Airflow: {info['airflow_url']}/hub/ (its Integration "
                     f"hub menu); e-mails to teams and alerts land in {info['mail_dir']}")
+            for line in reconcile_hints(info, options.home):
+                say(line)
             say("press Ctrl-C to stop everything")
             code = stack.supervisor.run()
             say("stopping everything")

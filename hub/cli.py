@@ -236,6 +236,9 @@ def main(argv: list[str] | None = None) -> int:
     from hub.ledger.restore import DEFAULT_ID_GAP
 
     parser = argparse.ArgumentParser(prog="hub", description=__doc__)
+    parser.add_argument("--env-file", metavar="FILE",
+                        help="read settings (KEY=value lines: HUB_DATABASE_URL, AIRFLOW_CONN_*...) "
+                             "from FILE first, over the environment; `make up` writes var/up/hub.env")
     sub = parser.add_subparsers(required=True)
     sub.add_parser("upgrade", help="apply ledger migrations").set_defaults(run=_upgrade)
     check = sub.add_parser("check", help="is the ledger consistent? (exit 1 with findings)")
@@ -300,6 +303,14 @@ def main(argv: list[str] | None = None) -> int:
                                                              "open no work item")
     recon.set_defaults(run=_reconcile)
     args = parser.parse_args(argv)
+    if args.env_file:
+        from hub import envfile
+
+        try:
+            envfile.load(args.env_file)
+        except envfile.EnvFileError as exc:
+            print(f"--env-file: {exc}", file=sys.stderr)
+            return 2
     return int(args.run(args))
 
 
