@@ -38,3 +38,33 @@ def test_cli_dry_run_then_real_run(sqlite_ledger: str, monkeypatch: pytest.Monke
 def test_cli_refuses_an_unknown_system(capsys: pytest.CaptureFixture[str]) -> None:
     assert cli.main(["reconcile", "--system", "nowhere"]) == 2
     assert "unknown system" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("fails", [False, True])
+def test_every_run_closes_its_connector(sqlite_ledger: str, monkeypatch: pytest.MonkeyPatch,
+                                        capsys: pytest.CaptureFixture[str], fails: bool) -> None:
+    """What the DAG task and the CLI run (``reconcile_configured``) closes the connector it built,
+    when the run finishes and when the back office fails it (Benefits holds an SSH session)."""
+    from connectors.errors import TransientError
+
+    office, crm, commands = _world(sqlite_ledger)
+    closed: list[bool] = []
+    monkeypatch.setattr(office, "close", lambda: closed.append(True))
+    if fails:
+        def broken(*args: object, **kwargs: object) -> None:
+            raise TransientError("back office down", code="down")
+        monkeypatch.setattr(office, "records", broken)
+    monkeypatch.setenv("HUB_DATABASE_URL", sqlite_ledger)
+    monkeypatch.setattr(connections, "connector_for", lambda system: office)
+
+    class Client:
+        def __enter__(self):  # noqa: ANN204
+            return crm
+
+        def __exit__(self, *exc: object) -> None:
+            return None
+    monkeypatch.setattr(connections, "crm_client", lambda: Client())
+
+    assert cli.main(["reconcile", "--system", SYSTEM]) == (1 if fails else 0)
+    assert closed == [True]
+    assert ("run failed" in capsys.readouterr().out) is fails
