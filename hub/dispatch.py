@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Select, and_, bindparam, func, insert, or_, select, update
+from sqlalchemy import Select, and_, func, insert, or_, select, update
 from sqlalchemy.orm import Session, load_only, selectinload
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -21,6 +21,7 @@ from connectors.base import Command as ConnectorCommand
 from connectors.base import Connector, Outcome, OutcomeStatus
 from connectors.errors import PermanentError
 from hub import outcomes as settle
+from hub.ledger import bulk
 from hub.ledger.db import session_scope
 from hub.ledger.models import Attempt, Case, Command, CommandState, as_utc, utcnow
 
@@ -243,16 +244,12 @@ def _claimed_rows(session: Session, token: str) -> list[_Row]:
 
 
 def _write_settled(session: Session, rows: Sequence[_Row]) -> None:
-    """Write the settled rows in one executemany UPDATE by primary key."""
-    if not rows:
-        return
+    """Write the settled rows in one statement (``bulk.update_by_id``)."""
     now = utcnow()
-    values = [{"b_id": row.id, "b_updated_at": now,
-               **{f"b_{name}": getattr(row, name) for name in _SETTLED_COLUMNS}} for row in rows]
-    table = Command.__table__
-    session.execute(update(table).where(table.c.id == bindparam("b_id"))
-                    .values({name: bindparam(f"b_{name}")
-                             for name in (*_SETTLED_COLUMNS, "updated_at")}), values)
+    bulk.update_by_id(session, Command.__table__,
+                      [{"id": row.id, "updated_at": now,
+                        **{name: getattr(row, name) for name in _SETTLED_COLUMNS}} for row in rows],
+                      (*_SETTLED_COLUMNS, "updated_at"))
 
 
 def _apply(settlement: settle.Settlement, row: _Row, outcome: Outcome, stats: BatchStats) -> None:

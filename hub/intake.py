@@ -17,11 +17,13 @@ from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
 
 from crm_adapter.models import CaseRefused, CrmCase
 from crm_adapter.pull import pull_cases
 from crm_adapter.rest import CrmClient
 from hub import outbox, outcomes, wards
+from hub.ledger import bulk
 from hub.ledger.db import session_scope
 from hub.ledger.models import (Case, CaseState, Command, CommandState, Cursor, InboundRejection,
                                utcnow)
@@ -348,14 +350,16 @@ def _map_chunk(session: Session, case_ids: Sequence[int], mappings: MappingSet,
     mapped: list[tuple[Case, list[str], list[Any]]] = []
     items: list[dict[str, Any]] = []
     notes: list[dict[str, Any]] = []
+    changes: list[dict[str, Any]] = []   # each case's new state, written together at the end
     for case in cases:
         try:
             systems = mappings.systems_for(case.case_type)
             commands = mappings.apply(case.case_type, case.crm_id, case.version, case.payload or {})
         except InvalidCase as exc:
-            item, note = _mark_invalid(case, exc, mappings)
+            item, note, change = _mark_invalid(case, exc, mappings)
             items.append(item)
             notes.append(note)
+            changes.append(change)
             stats.invalid += 1
             continue
         mapped.append((case, systems, commands))
@@ -367,7 +371,8 @@ def _map_chunk(session: Session, case_ids: Sequence[int], mappings: MappingSet,
     rows: list[dict[str, Any]] = []
     now = utcnow()
     for case, systems, commands in mapped:
-        case.systems = ",".join(systems)
+        changes.append({"id": case.id, "state": CaseState.MAPPED.value,
+                        "systems": ",".join(systems), "error": case.error})
         for command in commands:
             payload = dict(command.payload)
             key = known.key_for_version(case, command.key, command.system, command.operation,
@@ -379,13 +384,26 @@ def _map_chunk(session: Session, case_ids: Sequence[int], mappings: MappingSet,
                          "operation": command.operation, "key": key, "payload": payload,
                          "state": CommandState.PENDING.value, "held": False, "attempts": 0,
                          "maybe_sent": False, "created_at": now, "updated_at": now})
-        case.state = CaseState.MAPPED.value
         stats.mapped += 1
     if rows:
         session.execute(insert(Command), rows)
         stats.commands += len(rows)
         for row in rows:
             stats.systems[row["system"]] = stats.systems.get(row["system"], 0) + 1
+    _write_cases(session, cases, changes)
+
+
+_CASE_CHANGES = ("state", "systems", "error")
+
+
+def _write_cases(session: Session, cases: Sequence[Case], changes: Sequence[dict[str, Any]]) -> None:
+    """The chunk's case rows in one statement (``bulk.update_by_id``); the loaded objects are
+    given the same values as committed, so the session does not write them again."""
+    bulk.update_by_id(session, Case.__table__, changes, _CASE_CHANGES)
+    by_id = {case.id: case for case in cases}
+    for change in changes:
+        for name in _CASE_CHANGES:
+            set_committed_value(by_id[change["id"]], name, change[name])
 
 
 def _same_request(latest_key: str, latest_payload: dict | None, key: str, payload: dict) -> bool:
@@ -395,24 +413,23 @@ def _same_request(latest_key: str, latest_payload: dict | None, key: str, payloa
     return base == key[:len(base)]
 
 
-def _mark_invalid(case: Case, exc: InvalidCase,
-                  mappings: MappingSet) -> tuple[dict[str, Any], dict[str, Any]]:
-    """Mark the case invalid; its work item and CRM note, to be written with the chunk's."""
+def _mark_invalid(case: Case, exc: InvalidCase, mappings: MappingSet
+                  ) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
+    """The case's work item, CRM note and new state (invalid), written with the chunk's."""
     try:
         systems = mappings.systems_for(case.case_type)
     except InvalidCase:
         systems = []
     system = systems[0] if systems else None
-    case.state = CaseState.INVALID.value
-    case.systems = ",".join(systems) or None
-    case.error = str(exc)[:1000]
+    change = {"id": case.id, "state": CaseState.INVALID.value,
+              "systems": ",".join(systems) or None, "error": str(exc)[:1000]}
     item = work_item_row(
         dedupe_key=f"case:{case.id}:invalid", kind="invalid_case", system=system, case_id=case.id,
         reason=f"CRM case {case.crm_id} (version {case.version}) cannot be sent: {exc}")
     note = outbox.message_row(dedupe_key=f"case:{case.id}:invalid", case=case, kind="invalid",
                               status="needs_review", system=system,
                               note=f"Needs review before it can be sent to the back office: {exc}")
-    return item, note
+    return item, note, change
 
 
 @dataclass

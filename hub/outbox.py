@@ -15,13 +15,12 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Table, and_, func, insert, or_, select
-from sqlalchemy.dialects.postgresql import insert as postgresql_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from connectors.errors import PermanentError, Rejected, TransientError
 from crm_adapter.models import WriteBack
 from crm_adapter.rest import CrmClient
+from hub.ledger import bulk
 from hub.ledger.db import session_scope
 from hub.ledger.models import Case, OutboxMessage, OutboxState, utcnow
 from hub.workitems import OPERATIONS_TEAM, open_work_item
@@ -74,10 +73,8 @@ def insert_new(session: Session, table: Table, rows: Sequence[dict[str, Any]]) -
         return 0
     dialect = session.get_bind().dialect.name
     if dialect in ("postgresql", "sqlite"):
-        insert_ = postgresql_insert if dialect == "postgresql" else sqlite_insert
-        statement = (insert_(table).on_conflict_do_nothing(index_elements=[table.c.dedupe_key])
-                     .returning(table.c.id))
-        return len(session.execute(statement, list(unique.values())).all())
+        return len(bulk.insert_new_returning(session, table, list(unique.values()),
+                                             conflict=("dedupe_key",), returning=("id",)))
     fresh = new_by_dedupe_key(session, table.c.dedupe_key, list(unique.values()))
     if fresh:
         session.execute(insert(table), fresh)
