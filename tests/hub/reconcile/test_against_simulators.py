@@ -1,5 +1,5 @@
 """Two reconciliation runs at once against the real Revenues and CRM simulators (SOAP and REST over
-sockets), on SQLite and PostgreSQL: the record deleted behind the hub's back is created again once,
+sockets), on SQLite, PostgreSQL and MariaDB: the record deleted behind the hub's back is created again once,
 the write-back the CRM lost is applied again once, and a later run changes nothing more."""
 from __future__ import annotations
 
