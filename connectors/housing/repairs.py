@@ -103,7 +103,11 @@ class RepairsConnector(Connector[RepairsConfig]):
                 page_size: int = 100) -> Iterator[BackOfficeRecord]:
         """Every job carrying a client reference, from the job list (``GET /api/v2/jobs``,
         next-link pages of ``page_size``, capped at 100), updated at or after ``since`` when given.
-        A job the hub cannot read (no id, no status word) is set aside and the read goes on."""
+        A job the hub cannot read (no id, no status word) is set aside and the read goes on.
+        ``changed_at`` is the job's ``status_changed_at`` (when its status last changed), never
+        ``updated_at`` (which any field change moves): reconciliation takes it as the time of the
+        status. A job without a readable one (an older back office) has none, so its status is
+        never judged newer than the hub's write-back."""
         size = self.page_size_for(page_size, maximum=MAX_JOBS_PAGE)
         params: dict[str, Any] = {"page_size": size}
         if since is not None:
@@ -119,7 +123,8 @@ class RepairsConnector(Connector[RepairsConfig]):
                 reference=job["id"].strip(), key=key if is_reference(key) else None,
                 status=status, fields=_job_fields(job),
                 crm_status="closed" if status in CLOSED else "open",
-                changed_at=aware_time(job.get("updated_at")), operation="housing.repair_request")
+                changed_at=aware_time(job.get("status_changed_at")),
+                operation="housing.repair_request")
 
     # -- submit ---------------------------------------------------------------------------------
     def _apply(self, command: Command) -> Outcome:

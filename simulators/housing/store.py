@@ -25,7 +25,7 @@ CREATE TABLE IF NOT EXISTS jobs (seq INTEGER PRIMARY KEY AUTOINCREMENT, job_id T
     status TEXT NOT NULL, priority TEXT NOT NULL, trade TEXT NOT NULL, uprn TEXT NOT NULL,
     room TEXT, detail TEXT, description TEXT NOT NULL, access_notes TEXT, contact TEXT,
     slot_id TEXT, target_date TEXT NOT NULL, created_at TEXT NOT NULL, updated_at TEXT NOT NULL,
-    UNIQUE (client_id, client_reference));
+    status_changed_at TEXT, UNIQUE (client_id, client_reference));
 CREATE INDEX IF NOT EXISTS jobs_source ON jobs (source_reference);
 CREATE TABLE IF NOT EXISTS events (seq INTEGER PRIMARY KEY AUTOINCREMENT, job_id TEXT NOT NULL,
     type TEXT NOT NULL, status TEXT, previous_status TEXT, note TEXT, occurred_at TEXT NOT NULL,
@@ -64,6 +64,9 @@ class RepairsStore(SqliteState):
     def __init__(self, db_path: str | Path, clock: Clock) -> None:
         super().__init__(db_path, _SCHEMA)
         self.clock = clock
+        columns = {r["name"] for r in self.db.execute("PRAGMA table_info(jobs)")}
+        if "status_changed_at" not in columns:   # a file from before the column: its jobs
+            self.db.execute("ALTER TABLE jobs ADD COLUMN status_changed_at TEXT")  # list it null
 
     def seed_demo(self, today: date) -> None:
         with self.transaction() as db:
@@ -170,11 +173,12 @@ class RepairsStore(SqliteState):
             seq = db.execute(
                 "INSERT INTO jobs (client_id, client_reference, source_reference, status, priority, "
                 "trade, uprn, room, detail, description, access_notes, contact, slot_id, "
-                "target_date, created_at, updated_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                "target_date, created_at, updated_at, status_changed_at) "
+                "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                 (client_id, new.client_reference, new.source_reference, status, new.priority,
                  new.trade, new.uprn, new.room, new.detail, new.description, new.access_notes,
                  json.dumps(new.contact) if new.contact else None, new.slot_id, target, stamp,
-                 stamp)).lastrowid
+                 stamp, stamp)).lastrowid
             job_id = f"JOB-{seq:06d}"
             db.execute("UPDATE jobs SET job_id = ? WHERE seq = ?", (job_id, seq))
             self._event(db, job_id, "created", status, None, None, stamp, "api_client", client_id)
@@ -227,11 +231,13 @@ class RepairsStore(SqliteState):
             self.job(job_id)
         except RepairsError as exc:
             raise LookupError(job_id) from exc
-        values = dict(fields) | ({"status": status} if status else {})
         with self.transaction() as db:
-            for name, value in values.items():   # names checked against DRIFT_FIELDS above
+            stamp = self.clock.stamp()
+            for name, value in fields.items():   # names checked against DRIFT_FIELDS above
                 db.execute(f"UPDATE jobs SET {name} = ?, updated_at = ? WHERE job_id = ?",
-                           (value, self.clock.stamp(), job_id))
+                           (value, stamp, job_id))
+            if status:
+                self._set_status(db, {"id": job_id}, status, stamp)
         return self.job(job_id)
 
     @locked
@@ -258,18 +264,21 @@ class RepairsStore(SqliteState):
             seq = db.execute(
                 "INSERT INTO jobs (client_id, client_reference, source_reference, status, priority, "
                 "trade, uprn, room, detail, description, access_notes, contact, slot_id, "
-                "target_date, created_at, updated_at) SELECT client_id, ?, source_reference, ?, "
-                "priority, trade, uprn, room, detail, description, access_notes, contact, NULL, "
-                "target_date, ?, ? FROM jobs WHERE job_id = ?",
-                (client_reference, status or model["status"], stamp, stamp, like)).lastrowid
+                "target_date, created_at, updated_at, status_changed_at) SELECT client_id, ?, "
+                "source_reference, ?, priority, trade, uprn, room, detail, description, "
+                "access_notes, contact, NULL, target_date, ?, ?, ? FROM jobs WHERE job_id = ?",
+                (client_reference, status or model["status"], stamp, stamp, stamp,
+                 like)).lastrowid
             job_id = f"JOB-{seq:06d}"
             db.execute("UPDATE jobs SET job_id = ? WHERE seq = ?", (job_id, seq))
         return self.job(job_id) | {"reference": job_id}
 
     @staticmethod
     def _set_status(db: sqlite3.Connection, job: dict[str, Any], status: str, stamp: str) -> None:
-        db.execute("UPDATE jobs SET status = ?, updated_at = ? WHERE job_id = ?",
-                   (status, stamp, job["id"]))
+        """The job's status set; ``status_changed_at`` moves only when the status differs."""
+        db.execute("UPDATE jobs SET status_changed_at = CASE WHEN status = ? "
+                   "THEN status_changed_at ELSE ? END, status = ?, updated_at = ? WHERE job_id = ?",
+                   (status, stamp, status, stamp, job["id"]))
 
     @staticmethod
     def _event(db: sqlite3.Connection, job_id: str, kind: str, status: str | None,
@@ -294,6 +303,7 @@ class RepairsStore(SqliteState):
                 "description": row["description"], "access_notes": row["access_notes"],
                 "target_date": row["target_date"], "appointment": appointment,
                 "created_at": row["created_at"], "updated_at": row["updated_at"],
+                "status_changed_at": row["status_changed_at"],
                 "links": {"self": f"/api/v2/jobs/{row['job_id']}"}}
 
 

@@ -68,6 +68,7 @@ def job(draw: st.DrawFn, job_id: str, client_reference: str) -> dict[str, Any]:
                            {"room": draw(text), "detail": draw(text)}))
     appointment = draw(shaped({"slot_id": "PLUM-20260504-AM", "date": "2026-05-04"},
                               {"start": "08:00", "end": "12:00"}))
+    _, status_changed = draw(stamp(SINCE))
     return draw(shaped(
         {"id": job_id, "client_reference": client_reference, "status": draw(st.sampled_from(STATUSES)),
          "priority": "URGENT", "trade": "PLUMBING", "location": location,
@@ -75,7 +76,7 @@ def job(draw: st.DrawFn, job_id: str, client_reference: str) -> dict[str, Any]:
          "created_at": "2026-05-01T09:00:00.000001+00:00",
          "updated_at": "2026-05-01T09:00:00.000001+00:00"},
         {"source_reference": "CRM-1", "access_notes": draw(text), "appointment": appointment,
-         "links": {"self": f"/api/v2/jobs/{job_id}"}}))
+         "status_changed_at": status_changed, "links": {"self": f"/api/v2/jobs/{job_id}"}}))
 
 
 @st.composite
@@ -333,4 +334,7 @@ def test_records_list_every_readable_job_once_over_any_pages(data: st.DataObject
         assert record.fields["room"] == location.get("room")
         assert record.fields["description"] == source["description"]
         assert record.fields["access_notes"] == source.get("access_notes")
-        assert record.changed_at == datetime(2026, 5, 1, 9, 0, 0, 1, tzinfo=timezone.utc)
+        # the time of the status, not updated_at; none listed: none (never judged newer)
+        listed = source.get("status_changed_at")
+        assert record.changed_at == (datetime.fromisoformat(listed).astimezone(timezone.utc)
+                                     if listed else None)

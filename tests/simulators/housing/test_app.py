@@ -171,3 +171,59 @@ def test_state_survives_a_restart(tmp_path: Path) -> None:
             assert answer.status_code == (201 if round_ == 0 else 409)
             assert httpx.get(f"{url}/admin/stats").json()["effects"] == 1
         app.state.store.close()
+
+
+def test_status_changed_at_moves_only_when_the_status_changes(sim: httpx.Client) -> None:
+    job = sim.post("/api/v2/jobs", json=_job(1)).json()
+    assert job["status_changed_at"] == job["created_at"] == job["updated_at"]
+
+    def listed() -> dict:
+        [item] = sim.get("/api/v2/jobs", params={"client_reference": "key-1"}).json()["items"]
+        return item
+
+    drift = f"/admin/drift/records/{job['id']}"
+    sim.post(drift, json={"fields": {"room": "loft", "priority": "EMERGENCY"}}).raise_for_status()
+    fields_changed = listed()
+    assert fields_changed["location"]["room"] == "loft"
+    assert fields_changed["updated_at"] > job["updated_at"], "a field change is an update"
+    assert fields_changed["status_changed_at"] == job["status_changed_at"], "but not of status"
+    sim.post(f"/admin/records/{job['id']}/status", json={"status": "LOGGED"}).raise_for_status()
+    assert listed()["status_changed_at"] == job["status_changed_at"], "same status: no change"
+    sim.post(drift, json={"status": "ON_HOLD"}).raise_for_status()
+    on_hold = listed()
+    assert on_hold["status"] == "ON_HOLD"
+    assert on_hold["status_changed_at"] == on_hold["updated_at"] > fields_changed["updated_at"]
+    sim.post(f"/admin/records/{job['id']}/status", json={"status": "IN_PROGRESS"})
+    in_progress = listed()
+    assert in_progress["status_changed_at"] == in_progress["updated_at"] > on_hold["updated_at"]
+    cancelled = sim.post(f"/api/v2/jobs/{job['id']}/cancel").json()
+    assert cancelled["status_changed_at"] == cancelled["updated_at"] > in_progress["updated_at"]
+    again = sim.post(f"/api/v2/jobs/{job['id']}/cancel").json()
+    assert again["status_changed_at"] == cancelled["status_changed_at"], "already cancelled"
+    added = sim.post("/admin/drift/records", json={"key": "key-by-hand", "like": job["id"]}).json()
+    assert added["status_changed_at"] == added["created_at"]
+
+
+def test_a_file_from_before_status_changed_at_opens_and_lists_it_null(tmp_path: Path) -> None:
+    import sqlite3
+
+    db = tmp_path / "old.db"
+    app = create_app(db, client_id=CLIENT, client_secret=SECRET, seed_demo=True)
+    with serve_in_thread(app) as url:
+        token = httpx.post(f"{url}/oauth/token", data={"grant_type": "client_credentials"},
+                           auth=(CLIENT, SECRET)).json()["access_token"]
+        httpx.post(f"{url}/api/v2/jobs", json=_job(1),
+                   headers={"Authorization": f"Bearer {token}"}).raise_for_status()
+    app.state.store.close()
+    with sqlite3.connect(db) as old:   # the column as an older simulator's file lacks it
+        old.execute("ALTER TABLE jobs DROP COLUMN status_changed_at")
+    app = create_app(db, client_id=CLIENT, client_secret=SECRET)
+    with serve_in_thread(app) as url:
+        auth = {"Authorization": "Bearer " + httpx.post(
+            f"{url}/oauth/token", data={"grant_type": "client_credentials"},
+            auth=(CLIENT, SECRET)).json()["access_token"]}
+        [old_job] = httpx.get(f"{url}/api/v2/jobs", headers=auth).json()["items"]
+        assert old_job["status_changed_at"] is None
+        new_job = httpx.post(f"{url}/api/v2/jobs", json=_job(2), headers=auth).json()
+        assert new_job["status_changed_at"] == new_job["created_at"]
+    app.state.store.close()
