@@ -142,7 +142,9 @@ class BackOfficeRecord:
     crm_status: str | None = None
     """The CRM status this back-office status maps to, where the connector knows one."""
     changed_at: datetime | None = None
-    """When the back office last changed the record (aware UTC), where it says."""
+    """When the record's status last changed in the back office (aware UTC), where it says;
+    else its last change of any kind. Reconciliation reports ``status_not_in_crm`` only for a
+    record changed after the hub's last write-back for it, and never for a record without one."""
     operation: str | None = None
     """The operation (``connectors.base.Connector.operations`` key) the record came from, where
     the back office tells (its request or licence type); None when it cannot."""
