@@ -6,6 +6,8 @@ mapping and contract test are what a new REST system costs (docs/connectors.md c
 """
 from __future__ import annotations
 
+from hub.scaffold_harness import KIT_COMMANDS, SUITE
+
 CONNECTOR = '''"""$title over REST (written by `hub new-connector`).
 TODO(vendor): the API's paths, fields, status words and actors; see docs/connectors.md."""
 from __future__ import annotations
@@ -144,21 +146,13 @@ class ${cls}Harness(SimulatorHarness):
     def settings(self) -> dict[str, object]:
         return {"base_url": self.url, "client_secret": TOKEN}
 
-    def command(self, n: int, **payload: object) -> Command:
-        return self.make_command(n, "$domain.request", {
-            "subject_ref": f"AB{n:06d}", "description": "Example request",
-            "contact_name": self.personal_values[0], **payload})
-
-    def rejected_command(self) -> Command:
-        return self.command(999, subject_ref="X0000999")   # TODO(vendor): one it refuses
-
+''' + KIT_COMMANDS + '''
 
 served, contract_harness = ${cls}Harness.fixtures(
     lambda tmp: create_app(tmp / "sim.db", token=TOKEN))
 
 
-class Test${cls}Contract(ConnectorContractSuite): ...
-'''
+''' + SUITE
 
 SIMULATOR = '''"""A simulator of $title (a stub written by `hub new-connector`) on simulators/kit.py.
 

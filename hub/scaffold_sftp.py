@@ -10,6 +10,8 @@ test suite's real OpenSSH sshd (``tests/support/sshd.py``, as the benefits tests
 """
 from __future__ import annotations
 
+from hub.scaffold_harness import CHANGE_IN_BACKOFFICE, OWN_COMMANDS, SUITE
+
 CONNECTOR = '''"""$title over SFTP batch files (written by `hub new-connector`): one request file per batch,
 answers and staff changes in the back office's own files. TODO(vendor): its file names, columns,
 status words and reason codes, and archiving the files read (connectors/benefits/academy.py)."""
@@ -180,24 +182,14 @@ class ${cls}Harness:
     def connector_with_bad_credentials(self) -> ${cls}Connector:
         return self.connector(private_key_path=str(self.sshd.stranger_key_path))
 
-    def command(self, n: int, **payload: object) -> Command:
-        return Command(key=f"{self.prefix}-{n}", system="$system_id",
-                       operation="$domain.request", case_ref=f"CRM-{self.prefix}-{n}",
-                       payload={"subject_ref": f"AB{n:06d}", "description": "Example request",
-                                "contact_name": self.personal_values[0], **payload})
-
-    def rejected_command(self) -> Command:
-        return self.command(999, subject_ref="X0000999")   # TODO(vendor): one it refuses
-
+''' + OWN_COMMANDS + '''
     def effects(self) -> int:
         return self.office.effects()
 
     def fail_next(self, calls: int) -> None:
         self.sshd.fail_next(calls)   # the next SFTP sessions are refused
 
-    def change_in_backoffice(self, outcome: Outcome) -> None:
-        self.office.staff_change(str(outcome.reference), "COMPLETED")
-
+''' + CHANGE_IN_BACKOFFICE + '''
     def settle(self) -> None:
         self.office.process()   # the back office's batch run
 
@@ -210,8 +202,7 @@ def contract_harness(sshd_server: SshServer, tmp_path: Path) -> ${cls}Harness:  
     return ${cls}Harness(sshd_server, office)
 
 
-class Test${cls}Contract(ConnectorContractSuite): ...
-'''
+''' + SUITE
 
 SIMULATOR = '''"""The $title back office's side of the SFTP exchange folder (a stub written by
 `hub new-connector`): ``process()`` is its batch run, ``staff_change`` an officer's change.

@@ -8,6 +8,8 @@ file; it imports no connector code).
 """
 from __future__ import annotations
 
+from hub.scaffold_harness import KIT_COMMANDS, SUITE
+
 CONNECTOR = '''"""$title over SOAP (written by `hub new-connector`): zeep writes, the tolerant reader reads.
 TODO(vendor): the WSDL's operations, element names, status words and actors; docs/connectors.md."""
 from __future__ import annotations
@@ -120,21 +122,13 @@ class ${cls}Harness(SimulatorHarness):
     def settings(self) -> dict[str, object]:
         return {"endpoint": f"{self.url}/soap", "username": USERNAME, "password": PASSWORD}
 
-    def command(self, n: int, **payload: object) -> Command:
-        return self.make_command(n, "$domain.request", {
-            "subject_ref": f"AB{n:06d}", "description": "Example request",
-            "contact_name": self.personal_values[0], **payload})
-
-    def rejected_command(self) -> Command:
-        return self.command(999, subject_ref="X0000999")   # TODO(vendor): one it refuses
-
+''' + KIT_COMMANDS + '''
 
 served, contract_harness = ${cls}Harness.fixtures(
     lambda tmp: create_app(tmp / "sim.db", username=USERNAME, password=PASSWORD))
 
 
-class Test${cls}Contract(ConnectorContractSuite): ...
-'''
+''' + SUITE
 
 WSDL = '''<?xml version="1.0" encoding="UTF-8"?>
 <!--

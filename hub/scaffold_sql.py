@@ -5,6 +5,8 @@ staff's own changes, on SQLAlchemy (SQLite in the generated test; any URL in pro
 """
 from __future__ import annotations
 
+from hub.scaffold_harness import CHANGE_IN_BACKOFFICE, OWN_COMMANDS, SUITE
+
 CONNECTOR = '''"""$title over SQL (written by `hub new-connector`): writes into the system's own database.
 TODO(vendor): its tables, columns, status words and how it marks the hub's own rows."""
 from __future__ import annotations
@@ -124,15 +126,7 @@ class ${cls}Harness:
     def connector_with_bad_credentials(self) -> ${cls}Connector:
         return self.connector(url="sqlite:////nonexistent-directory/backoffice.db")
 
-    def command(self, n: int, **payload: object) -> Command:
-        return Command(key=f"{self.prefix}-{n}", system="$system_id",
-                       operation="$domain.request", case_ref=f"CRM-{self.prefix}-{n}",
-                       payload={"subject_ref": f"AB{n:06d}", "description": "Example request",
-                                "contact_name": self.personal_values[0], **payload})
-
-    def rejected_command(self) -> Command:
-        return self.command(999, subject_ref="X0000999")   # TODO(vendor): one it refuses
-
+''' + OWN_COMMANDS + '''
     def effects(self) -> int:
         return self.office.requests_created()
 
@@ -143,9 +137,7 @@ class ${cls}Harness:
                          daemon=True).start()
         assert held.wait(10)
 
-    def change_in_backoffice(self, outcome: Outcome) -> None:
-        self.office.staff_change(str(outcome.reference), "COMPLETED")
-
+''' + CHANGE_IN_BACKOFFICE + '''
     def settle(self) -> None:
         """The database answers at once."""
 
@@ -164,8 +156,7 @@ def contract_harness(office: BackOffice) -> ${cls}Harness:
     return ${cls}Harness(office)
 
 
-class Test${cls}Contract(ConnectorContractSuite): ...
-'''
+''' + SUITE
 
 SIMULATOR = '''"""A stand-in for the $title database (a stub written by `hub new-connector`).
 
