@@ -53,25 +53,14 @@ REPO = Path(__file__).resolve().parent.parent
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
+from bench.signal_floor import (  # noqa: E402
+    FLOOR_DAG, FLOOR_URI, REDIS_URL, percentile, signal_env, wait_for_watchers)
 from demo.airflow_api import AirflowApi  # noqa: E402
 from demo.cases import load_case  # noqa: E402
 from demo.stack import Process, Stack, _tree, free_port, load_secrets, terminate  # noqa: E402
 from demo.systems import SYSTEMS, CrmDemo, airflow_env  # noqa: E402
 from hub.orchestration_assets import channel_for, commands_uri  # noqa: E402
 
-REDIS_URL = "redis://127.0.0.1:6379/0"
-FLOOR_URI = "hub://bench/floor"
-FLOOR_DAG = f'''"""The bench's floor: an empty task, scheduled on a signalled asset (bench/real_scheduler.py)."""
-from airflow.sdk import DAG, task
-from hub.orchestration import START, hub_asset
-
-with DAG(dag_id="bench_floor", schedule=[hub_asset("{FLOOR_URI}")], start_date=START,
-         catchup=False, max_active_runs=1) as dag:
-    @task
-    def empty() -> None:
-        return None
-    empty()
-'''
 NAIVE_DAG = '''"""The naive design for the bench (bench/real_scheduler.py): one mapped task per command."""
 from airflow.sdk import DAG, task
 from hub.orchestration import START
@@ -106,16 +95,11 @@ MAKE_UP = {"AIRFLOW__CORE__PARALLELISM": "6", "AIRFLOW__CORE__DEFAULT_POOL_TASK_
 """Where the test stack (``tests.support.airflow_stack.QUICK``) differs from `make up`: as `make up`."""
 
 
-def pct(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))]
-
-
 def describe(values: list[float]) -> dict[str, Any]:
     if not values:
         return {"n": 0}
     return {"n": len(values), "p50_s": round(statistics.median(values), 2),
-            "p95_s": round(pct(values, 0.95), 2), "max_s": round(max(values), 2)}
+            "p95_s": round(percentile(values, 0.95), 2), "max_s": round(max(values), 2)}
 
 
 @dataclass
@@ -177,9 +161,7 @@ def private_stack(settings: dict[str, str] | None = None, keep: bool = False) ->
         (dags / path.name).symlink_to(path)
     (dags / "bench_floor.py").write_text(FLOOR_DAG)
     (dags / "bench_naive.py").write_text(NAIVE_DAG)
-    signal_env = {"HUB_SIGNAL_REDIS_URL": REDIS_URL, "HUB_SIGNAL_CONN_ID": f"hub_redis_{prefix}",
-                  f"AIRFLOW_CONN_HUB_REDIS_{prefix.upper()}": REDIS_URL,
-                  "HUB_SIGNAL_CHANNEL_PREFIX": prefix}
+    signals = signal_env(prefix)
     with fresh_database(POSTGRES_ADMIN_URL, "hub_bench_ledger") as ledger, \
             Stack(home / "logs") as processes:
         db.migrate(ledger)
@@ -187,14 +169,14 @@ def private_stack(settings: dict[str, str] | None = None, keep: bool = False) ->
             system.prepare()
             for process in system.processes():
                 processes.start(process)
-        env = {**airflow_env(crm, systems), **signal_env, "HUB_DATABASE_URL": ledger,
+        env = {**airflow_env(crm, systems), **signals, "HUB_DATABASE_URL": ledger,
                "HUB_DEADLINE_MINUTES": "30", **MAKE_UP, **(settings or {})}
         with airflow_stack(home / "airflow", dags, env) as airflow:
             web_port = free_port()
             processes.start(Process("hub-web", [
                 "-m", "uvicorn", "hub.web.app:app", "--host", "127.0.0.1", "--port", str(web_port)],
                 port=web_port, env={"HUB_DATABASE_URL": ledger,
-                                    "CRM_WEBHOOK_SECRET": crm.webhook_secret, **signal_env}))
+                                    "CRM_WEBHOOK_SECRET": crm.webhook_secret, **signals}))
             password = json.loads((home / "airflow" /
                                    "simple_auth_manager_passwords.json.generated").read_text())["admin"]
             api = AirflowApi(airflow.api_url, "admin", password)
@@ -202,7 +184,8 @@ def private_stack(settings: dict[str, str] | None = None, keep: bool = False) ->
             try:
                 bench.crm_process(webhook=True)
                 wait_for_dags(bench, (*HUB_DAGS, "bench_floor", "bench_naive"))
-                wait_for_watchers(prefix, [commands_uri(s) for s in SIGNALLED] + [FLOOR_URI])
+                wait_for_watchers(prefix, [commands_uri(s) for s in SIGNALLED] + [FLOOR_URI],
+                                  timeout=300)
                 yield bench
             finally:
                 api.close()
@@ -215,19 +198,6 @@ def private_stack(settings: dict[str, str] | None = None, keep: bool = False) ->
 def wait_for_dags(bench: Bench, dag_ids: tuple[str, ...], timeout: float = 300) -> None:
     bench.api.wait_until(lambda: set(dag_ids) <= bench.api.dag_ids(), "the DAGs were not parsed",
                          timeout=timeout, poll=2)
-
-
-def wait_for_watchers(prefix: str, uris: list[str], timeout: float = 300) -> None:
-    import redis
-
-    client = redis.Redis.from_url(REDIS_URL)
-    channels = [channel_for(uri, prefix) for uri in uris]
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if all(n > 0 for _, n in client.pubsub_numsub(*channels)):
-            return
-        time.sleep(1)
-    raise SystemExit(f"asset watchers did not subscribe within {timeout:.0f} s")
 
 
 # -- item 3 -------------------------------------------------------------------------------------

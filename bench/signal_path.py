@@ -31,6 +31,8 @@ import sqlalchemy as sa
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from bench.signal_floor import (  # noqa: E402
+    FLOOR_DAG, FLOOR_URI, REDIS_URL, percentile, signal_env, wait_for_watchers)
 from demo.stack import Process, Stack, free_port, load_secrets  # noqa: E402
 from demo.systems import SYSTEMS, CrmDemo, airflow_env  # noqa: E402
 from hub.orchestration_assets import channel_for, commands_uri  # noqa: E402
@@ -38,38 +40,7 @@ from simulators.world import demo_cases  # noqa: E402
 from tests.support.airflow_stack import airflow_stack  # noqa: E402
 from tests.support.databases import POSTGRES_ADMIN_URL, fresh_database  # noqa: E402
 
-REDIS_URL = "redis://127.0.0.1:6379/0"
-FLOOR_URI = "hub://bench/floor"
-FLOOR_DAG = f'''
-from airflow.sdk import DAG, Asset, task
-from hub.orchestration import START, hub_asset
-
-with DAG(dag_id="bench_floor", schedule=[hub_asset("{FLOOR_URI}")], start_date=START,
-         catchup=False, max_active_runs=1) as dag:
-    @task
-    def empty() -> None:
-        return None
-    empty()
-'''
 SKIP_TYPES = {"hb_change_of_circumstances"}   # batch files: answered on the next file exchange
-
-
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))]
-
-
-def wait_for_watchers(prefix: str, systems: list[str], timeout: float = 240) -> None:
-    import redis
-
-    client = redis.Redis.from_url(REDIS_URL)
-    channels = [channel_for(commands_uri(s), prefix) for s in systems]
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if all(n > 0 for _, n in client.pubsub_numsub(*channels)):
-            return
-        time.sleep(1)
-    raise SystemExit(f"watchers did not subscribe within {timeout:.0f} s")
 
 
 def main() -> int:
@@ -96,19 +67,17 @@ def main() -> int:
         from hub.ledger import db
 
         db.migrate(ledger)
-        signal_env = {"HUB_SIGNAL_REDIS_URL": REDIS_URL, "HUB_SIGNAL_CONN_ID": f"hub_redis_{prefix}",
-                      f"AIRFLOW_CONN_HUB_REDIS_{prefix.upper()}": REDIS_URL,
-                      "HUB_SIGNAL_CHANNEL_PREFIX": prefix} if args.signals == "redis" else {}
+        signals = signal_env(prefix) if args.signals == "redis" else {}
         for system in systems:
             system.prepare()
             for process in system.processes():
                 stack.start(process)
-        env = {**airflow_env(crm, systems), **signal_env, "HUB_DATABASE_URL": ledger,
+        env = {**airflow_env(crm, systems), **signals, "HUB_DATABASE_URL": ledger,
                "HUB_SIGNAL_POLL_SECONDS": "0.2"}
         with airflow_stack(home / "airflow", dags, env) as airflow:
             web_port = free_port()
             web_env = {"HUB_DATABASE_URL": ledger, "CRM_WEBHOOK_SECRET": crm.webhook_secret,
-                       **signal_env}
+                       **signals}
             if args.signals == "rest":
                 web_env.update({"HUB_AIRFLOW_API_URL": f"http://127.0.0.1:{airflow.port}",
                                 "HUB_AIRFLOW_USERNAME": "admin", "HUB_AIRFLOW_PASSWORD_FILE": str(
@@ -122,8 +91,8 @@ def main() -> int:
                                 port=crm.port, env={"CRM_SIM_TOKEN": crm.token,
                                                     "CRM_WEBHOOK_SECRET": crm.webhook_secret}))
             if args.signals == "redis":
-                wait_for_watchers(prefix, ["revenues_northgate", "waste_bartec",
-                                           "licensing_uniform"])
+                wait_for_watchers(prefix, [commands_uri(s) for s in (
+                    "revenues_northgate", "waste_bartec", "licensing_uniform")], timeout=240)
             else:
                 time.sleep(60)   # the DAG processor has parsed the DAG files
             started = airflow.query("select now()")[0][0]
