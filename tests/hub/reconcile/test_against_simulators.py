@@ -3,7 +3,6 @@ sockets), on SQLite, PostgreSQL and MariaDB: the record deleted behind the hub's
 the write-back the CRM lost is applied again once, and a later run changes nothing more."""
 from __future__ import annotations
 
-import threading
 from pathlib import Path
 
 import httpx
@@ -17,6 +16,7 @@ from simulators.serving import serve_in_thread
 from tests.connectors.revenues.harness import running_simulator
 from tests.hub import factories
 from tests.hub.factories import coa_data
+from tests.support.threads import at_once
 
 TOKEN = "crm-reconcile-token"
 SYSTEM = "revenues_northgate"
@@ -48,26 +48,12 @@ def test_two_runs_at_once_against_the_simulators_apply_each_effect_once(
         effects = revenues.effects()
         applied = httpx.get(f"{crm_url}/admin/stats", timeout=10).json()["writebacks_applied"]
 
-        start = threading.Barrier(2)
-        reports: list[engine.RunReport] = []
-        errors: list[BaseException] = []
+        def run() -> engine.RunReport:
+            with CrmClient(crm_url, TOKEN) as client:
+                return engine.reconcile_system(SYSTEM, connector=revenues.connector(), crm=client,
+                                               url=ledger_url, deliver=False)
 
-        def run() -> None:
-            try:
-                start.wait()
-                with CrmClient(crm_url, TOKEN) as client:
-                    reports.append(engine.reconcile_system(
-                        SYSTEM, connector=revenues.connector(), crm=client, url=ledger_url,
-                        deliver=False))
-            except BaseException as exc:   # noqa: BLE001 - reported below
-                errors.append(exc)
-
-        threads = [threading.Thread(target=run) for _ in range(2)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
-        assert not errors, errors
+        reports = at_once(run)
         assert sum(r.found.get("missing_in_backoffice", 0) for r in reports) >= 1
         assert sum(r.healed for r in reports) == 2, "one run healed each, the other found it done"
 

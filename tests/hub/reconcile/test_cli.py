@@ -1,6 +1,8 @@
 """`hub reconcile [--system S] [--dry-run]`: one line per system; dry run heals nothing."""
 from __future__ import annotations
 
+import contextlib
+
 import pytest
 
 from hub import cli, connections
@@ -9,20 +11,18 @@ from tests.hub import factories
 from tests.hub.reconcile.test_engine import SYSTEM, _drift, _world
 
 
+def _connect(monkeypatch: pytest.MonkeyPatch, ledger: str, office: object, crm: object) -> None:
+    """What the CLI reaches through ``hub.connections``: this ledger, this office and this CRM."""
+    monkeypatch.setenv("HUB_DATABASE_URL", ledger)
+    monkeypatch.setattr(connections, "connector_for", lambda system: office)
+    monkeypatch.setattr(connections, "crm_client", lambda: contextlib.nullcontext(crm))
+
+
 def test_cli_dry_run_then_real_run(sqlite_ledger: str, monkeypatch: pytest.MonkeyPatch,
                                    capsys: pytest.CaptureFixture[str]) -> None:
     office, crm, commands = _world(sqlite_ledger)
     _drift(sqlite_ledger, office, crm, commands)
-    monkeypatch.setenv("HUB_DATABASE_URL", sqlite_ledger)
-    monkeypatch.setattr(connections, "connector_for", lambda system: office)
-
-    class Client:
-        def __enter__(self):  # noqa: ANN204
-            return crm
-
-        def __exit__(self, *exc: object) -> None:
-            return None
-    monkeypatch.setattr(connections, "crm_client", lambda: Client())
+    _connect(monkeypatch, sqlite_ledger, office, crm)
 
     assert cli.main(["reconcile", "--system", SYSTEM, "--dry-run"]) == 0
     out = capsys.readouterr().out
@@ -54,16 +54,7 @@ def test_every_run_closes_its_connector(sqlite_ledger: str, monkeypatch: pytest.
         def broken(*args: object, **kwargs: object) -> None:
             raise TransientError("back office down", code="down")
         monkeypatch.setattr(office, "records", broken)
-    monkeypatch.setenv("HUB_DATABASE_URL", sqlite_ledger)
-    monkeypatch.setattr(connections, "connector_for", lambda system: office)
-
-    class Client:
-        def __enter__(self):  # noqa: ANN204
-            return crm
-
-        def __exit__(self, *exc: object) -> None:
-            return None
-    monkeypatch.setattr(connections, "crm_client", lambda: Client())
+    _connect(monkeypatch, sqlite_ledger, office, crm)
 
     assert cli.main(["reconcile", "--system", SYSTEM]) == (1 if fails else 0)
     assert closed == [True]

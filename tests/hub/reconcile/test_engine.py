@@ -3,7 +3,6 @@ class found, safe ones healed once, the rest work items once, runs stored; two r
 after another never apply an effect twice."""
 from __future__ import annotations
 
-import threading
 from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 
@@ -17,6 +16,7 @@ from hub.ledger.models import (Case, Command, OutboxMessage, ReconcileFinding, R
 from hub.reconcile import engine
 from tests.hub import factories
 from tests.hub.reconcile.fakes import MemoryBackOffice, MemoryCrm
+from tests.support.threads import at_once
 
 SYSTEM = "revenues_northgate"
 
@@ -120,24 +120,8 @@ def test_two_runs_at_once_apply_each_effect_once(ledger_url: str) -> None:
     office.looks_first = False          # the back office would create twice if asked twice
     _drift(ledger_url, office, crm, commands)
     creates, applied = office.creates, crm.applied
-    start = threading.Barrier(2)
-    reports: list[engine.RunReport] = []
-    errors: list[BaseException] = []
-
-    def run() -> None:
-        try:
-            start.wait()
-            reports.append(engine.reconcile_system(SYSTEM, connector=office, crm=crm,
-                                                   url=ledger_url, deliver=False))
-        except BaseException as exc:   # noqa: BLE001 - reported below
-            errors.append(exc)
-
-    threads = [threading.Thread(target=run) for _ in range(2)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert not errors, errors
+    reports = at_once(lambda: engine.reconcile_system(SYSTEM, connector=office, crm=crm,
+                                                      url=ledger_url, deliver=False))
     for _ in range(2):
         dispatch.dispatch_all(office, SYSTEM, url=ledger_url)
     assert office.creates == creates + 2          # the missing record and the unmapped case, once
