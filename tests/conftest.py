@@ -18,7 +18,7 @@ os.environ.setdefault("AIRFLOW__CORE__DAGS_FOLDER", str(Path(__file__).resolve()
 import pytest  # noqa: E402
 import sqlalchemy as sa  # noqa: E402
 
-from tests.support.databases import POSTGRES_ADMIN_URL, fresh_database  # noqa: E402
+from tests.support.databases import POSTGRES_ADMIN_URL, migrated_ledger  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
 SHARED = REPO.parent / "shared"
@@ -26,12 +26,8 @@ SHARED = REPO.parent / "shared"
 
 @pytest.fixture(scope="session")
 def postgres_ledger_database() -> Iterator[str]:
-    with fresh_database(POSTGRES_ADMIN_URL, "hub_ledger_test") as url:
-        from hub.ledger import db
-
-        db.migrate(url)
+    with migrated_ledger(POSTGRES_ADMIN_URL, "hub_ledger_test") as url:
         yield url
-        db.engine(url).dispose()
 
 
 def _truncate(url: str) -> None:
@@ -44,15 +40,10 @@ def _truncate(url: str) -> None:
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
-def ledger_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+def ledger_url(request: pytest.FixtureRequest) -> Iterator[str]:
     """A migrated, empty ledger on SQLite (a file) or PostgreSQL (127.0.0.1:5432)."""
-    from hub.ledger import db
-
     if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path / 'ledger.db'}"
-        db.migrate(url)
-        yield url
-        db.engine(url).dispose()
+        yield request.getfixturevalue("sqlite_ledger")
     else:
         url = request.getfixturevalue("postgres_ledger_database")
         _truncate(url)

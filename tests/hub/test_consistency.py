@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
@@ -15,24 +14,19 @@ from hub.ledger.models import Command, OutboxMessage, WorkItem
 from tests.conftest import _truncate
 from tests.hub.factories import coa_data, receive, receive_and_map, rows
 from tests.hub.scripted import ScriptedConnector
-from tests.support.databases import POSTGRES_ADMIN_URL, fresh_database
+from tests.support.databases import POSTGRES_ADMIN_URL, migrated_ledger
 
 SYSTEM = "revenues_northgate"
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
-def private_ledger(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+def private_ledger(request: pytest.FixtureRequest) -> Iterator[str]:
     """A migrated ledger of this test's own, for tests that change the schema itself."""
     if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path / 'ledger.db'}"
-        db.migrate(url)
-        yield url
-        db.engine(url).dispose()
+        yield request.getfixturevalue("sqlite_ledger")
         return
-    with fresh_database(POSTGRES_ADMIN_URL, "hub_check_test") as url:
-        db.migrate(url)
+    with migrated_ledger(POSTGRES_ADMIN_URL, "hub_check_test") as url:
         yield url
-        db.engine(url).dispose()
 
 
 def busy_ledger(url: str) -> None:

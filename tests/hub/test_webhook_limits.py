@@ -18,7 +18,7 @@ from hub.ledger import db
 from hub.ledger.models import Base, Case, InboundRejection, WorkItem
 from hub.web.app import create_app
 from simulators.serving import serve_in_thread
-from tests.support.databases import MARIADB_ADMIN_URL, fresh_database
+from tests.support.databases import MARIADB_ADMIN_URL, migrated_ledger
 
 SECRET = b"hostile-webhook-secret"
 LIMIT = 1_000_000
@@ -26,10 +26,8 @@ LIMIT = 1_000_000
 
 @pytest.fixture(scope="module")
 def mariadb_ledger() -> Iterator[str]:
-    with fresh_database(MARIADB_ADMIN_URL, "hub_ledger_limits") as url:
-        db.migrate(url)
+    with migrated_ledger(MARIADB_ADMIN_URL, "hub_ledger_limits") as url:
         yield url
-        db.engine(url).dispose()
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres),

@@ -30,3 +30,15 @@ def fresh_database(admin_url: str, prefix: str = "hub_test") -> Iterator[str]:
             else:
                 conn.execute(sa.text(f"DROP DATABASE IF EXISTS {name}"))
         admin.dispose()
+
+
+@contextlib.contextmanager
+def migrated_ledger(admin_url: str, prefix: str) -> Iterator[str]:
+    """A fresh database (as ``fresh_database``) with the ledger's migrations applied; the hub's
+    engine for it is disposed before the database is dropped."""
+    from hub.ledger import db
+
+    with fresh_database(admin_url, prefix) as url:
+        db.migrate(url)
+        yield url
+        db.engine(url).dispose()

@@ -5,17 +5,13 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.support.databases import MARIADB_ADMIN_URL, fresh_database
+from tests.support.databases import MARIADB_ADMIN_URL, migrated_ledger
 
 
 @pytest.fixture(scope="session")
 def mariadb_ledger_database() -> Iterator[str]:
-    from hub.ledger import db
-
-    with fresh_database(MARIADB_ADMIN_URL, "hub_ledger_recon") as url:
-        db.migrate(url)
+    with migrated_ledger(MARIADB_ADMIN_URL, "hub_ledger_recon") as url:
         yield url
-        db.engine(url).dispose()
 
 
 def _emptied(url: str) -> str:
