@@ -18,7 +18,8 @@ os.environ.setdefault("AIRFLOW__CORE__DAGS_FOLDER", str(Path(__file__).resolve()
 import pytest  # noqa: E402
 import sqlalchemy as sa  # noqa: E402
 
-from tests.support.databases import POSTGRES_ADMIN_URL, migrated_ledger  # noqa: E402
+from tests.support.databases import (  # noqa: E402
+    MARIADB_ADMIN_URL, POSTGRES_ADMIN_URL, migrated_ledger)
 
 REPO = Path(__file__).resolve().parent.parent
 SHARED = REPO.parent / "shared"
@@ -39,15 +40,46 @@ def _truncate(url: str) -> None:
         conn.execute(sa.text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
-def ledger_url(request: pytest.FixtureRequest) -> Iterator[str]:
-    """A migrated, empty ledger on SQLite (a file) or PostgreSQL (127.0.0.1:5432)."""
+@pytest.fixture(scope="session")
+def mariadb_ledger_database() -> Iterator[str]:
+    with migrated_ledger(MARIADB_ADMIN_URL, "hub_ledger_test") as url:
+        yield url
+
+
+def _emptied(url: str) -> str:
+    """Every ledger row deleted, children first (MariaDB has no TRUNCATE ... CASCADE)."""
+    from hub.ledger import db
+    from hub.ledger.models import Base
+
+    with db.engine(url).begin() as conn:
+        for table in reversed(Base.metadata.sorted_tables):
+            conn.execute(table.delete())
+    return url
+
+
+def _empty_ledger(request: pytest.FixtureRequest) -> str:
+    """The migrated, empty ledger on the backend ``request.param`` names."""
     if request.param == "sqlite":
-        yield request.getfixturevalue("sqlite_ledger")
-    else:
+        return str(request.getfixturevalue("sqlite_ledger"))
+    if request.param == "postgresql":
         url = request.getfixturevalue("postgres_ledger_database")
         _truncate(url)
-        yield url
+        return str(url)
+    return _emptied(request.getfixturevalue("mariadb_ledger_database"))
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def ledger_url(request: pytest.FixtureRequest) -> str:
+    """A migrated, empty ledger on SQLite (a file) or PostgreSQL (127.0.0.1:5432)."""
+    return _empty_ledger(request)
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres),
+                        pytest.param("mariadb", marks=pytest.mark.mariadb)])
+def any_ledger(request: pytest.FixtureRequest) -> str:
+    """A migrated, empty ledger on SQLite, PostgreSQL or MariaDB (127.0.0.1:3306), for tests whose
+    answers must not differ between the three."""
+    return _empty_ledger(request)
 
 
 @pytest.fixture

@@ -15,33 +15,12 @@ import sqlalchemy as sa
 
 from crm_adapter.webhook import signed_headers
 from hub.ledger import db
-from hub.ledger.models import Base, Case, InboundRejection, WorkItem
+from hub.ledger.models import Case, InboundRejection, WorkItem
 from hub.web.app import create_app
 from simulators.serving import serve_in_thread
-from tests.support.databases import MARIADB_ADMIN_URL, migrated_ledger
 
 SECRET = b"hostile-webhook-secret"
 LIMIT = 1_000_000
-
-
-@pytest.fixture(scope="module")
-def mariadb_ledger() -> Iterator[str]:
-    with migrated_ledger(MARIADB_ADMIN_URL, "hub_ledger_limits") as url:
-        yield url
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres),
-                        pytest.param("mariadb", marks=pytest.mark.mariadb)])
-def any_ledger(request: pytest.FixtureRequest) -> Iterator[str]:
-    if request.param == "sqlite":
-        yield request.getfixturevalue("sqlite_ledger")
-        return
-    url = (request.getfixturevalue("postgres_ledger_database") if request.param == "postgresql"
-           else request.getfixturevalue("mariadb_ledger"))
-    with db.engine(url).begin() as conn:   # a good case is mapped: commands, outbox... too
-        for table in reversed(Base.metadata.sorted_tables):
-            conn.execute(table.delete())
-    yield url
 
 
 def case(**changes: Any) -> dict[str, Any]:
