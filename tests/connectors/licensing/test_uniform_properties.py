@@ -57,10 +57,10 @@ def rows(draw: st.DrawFn) -> list[dict[str, object]]:
     return out
 
 
-@PROFILE
-@given(generated=rows())
-def test_rows_are_read_or_set_aside_naming_the_column(office: LicensingBackOffice,
-                                                      generated: list[dict[str, object]]) -> None:
+def _holding(office: LicensingBackOffice,
+             generated: list[dict[str, object]]) -> tuple[UniformConnector, list]:
+    """The back office's application table holding just ``generated`` (the ``_``-keys are the
+    test's own notes), and a connector to it whose findings land in the list returned with it."""
     with office.engine.begin() as conn:
         conn.execute(delete(office.application))
         for row in generated:
@@ -69,6 +69,14 @@ def test_rows_are_read_or_set_aside_naming_the_column(office: LicensingBackOffic
     connector = UniformConnector(UniformConfig(url=office.url, retry_attempts=1))
     findings: list = []
     connector.report = findings.append
+    return connector, findings
+
+
+@PROFILE
+@given(generated=rows())
+def test_rows_are_read_or_set_aside_naming_the_column(office: LicensingBackOffice,
+                                                      generated: list[dict[str, object]]) -> None:
+    connector, findings = _holding(office, generated)
     since = (BASE - timedelta(minutes=10)).replace(tzinfo=timezone.utc)
     try:
         updates = connector.fetch_updates(since)
@@ -116,14 +124,7 @@ def test_records_list_every_keyed_row_once_in_key_order(office: LicensingBackOff
                                                         generated: list[dict[str, object]],
                                                         page_size: int,
                                                         since_minutes: int | None) -> None:
-    with office.engine.begin() as conn:
-        conn.execute(delete(office.application))
-        for row in generated:
-            conn.execute(insert(office.application).values(
-                **{k: v for k, v in row.items() if not k.startswith("_")}))
-    connector = UniformConnector(UniformConfig(url=office.url, retry_attempts=1))
-    findings: list = []
-    connector.report = findings.append
+    connector, findings = _holding(office, generated)
     since = None if since_minutes is None else \
         (BASE + timedelta(minutes=since_minutes)).replace(tzinfo=timezone.utc)
     try:
