@@ -116,7 +116,8 @@ class AirflowSetup:
             # Airflow 3.3 can leave a DAG's "at max_active_runs" flag set after its asset-triggered
             # run finishes (apache/airflow#71998, #73032); the scheduler then creates no run for
             # the waiting asset events until the DAG processor parses the file again (every 30 s
-            # by default): one-system stalls of about 33 s under steady load. Parse every 10 s.
+            # by default): one-system stalls of about 33 s under steady load. Parse every 10 s
+            # (and dispatch DAGs allow two runs at once: hub/orchestration.py).
             "AIRFLOW__DAG_PROCESSOR__MIN_FILE_PROCESS_INTERVAL": "10",
             # Deadline Alerts stay on under the real scheduler (only dag.test() switches them off).
             "HUB_DEADLINE_MINUTES": os.environ.get("HUB_DEADLINE_MINUTES") or "30",

@@ -87,10 +87,22 @@ def _deadline() -> Any:
                          callback=AsyncCallback(deadline_missed, kwargs={"minutes": DEADLINE_MINUTES}))
 
 
-def _dag(dag_id: str, schedule: Any, doc: str, tags: list[str], *, deadline: bool = False) -> DAG:
+# A dispatch DAG may run twice at once: every send claims its batch in the ledger (``hub.dispatch.
+# claim_batch``, ``FOR UPDATE SKIP LOCKED``), exactly as its lanes already do side by side, so two
+# runs never send one command twice. Why two: Airflow 3.3 can leave a DAG's cached "at
+# max_active_runs" flag set after its last run finished (the DAG processor writes it from a count
+# taken while the run was active; apache/airflow#71998, #73032), and the scheduler then creates no
+# run for waiting asset events until the next parse. With a limit of 1 that stale flag always
+# outlives the run; with 2, the other run still active when it is written clears it on finishing.
+DISPATCH_MAX_ACTIVE_RUNS = 2
+
+
+def _dag(dag_id: str, schedule: Any, doc: str, tags: list[str], *, deadline: bool = False,
+         max_active_runs: int = 1) -> DAG:
     from hub.alerts import on_dag_failure
 
-    return DAG(dag_id=dag_id, schedule=schedule, start_date=START, catchup=False, max_active_runs=1,
+    return DAG(dag_id=dag_id, schedule=schedule, start_date=START, catchup=False,
+               max_active_runs=max_active_runs,
                default_args=DEFAULT_ARGS, tags=["hub", *tags], doc_md=doc,
                on_failure_callback=on_dag_failure, deadline=_deadline() if deadline else None)
 
@@ -177,7 +189,7 @@ def dispatch_dag(system_id: str, cron: str = "*/10 * * * *") -> DAG:
               f"{MAX_BATCHES} per task, {lanes} task(s) at once); after each batch, write its "
               "outcomes back to the CRM. Outcomes go to the ledger, the CRM outbox and work items; "
               "a write-back left undelivered hands over to `crm_writeback`.",
-              ["dispatch", *tags], deadline=True) as dag:
+              ["dispatch", *tags], deadline=True, max_active_runs=DISPATCH_MAX_ACTIVE_RUNS) as dag:
 
         @task(outlets=[OUTBOX_HANDOFF])
         def send_batches(lane: int, **context: Any) -> dict[str, Any]:
