@@ -20,6 +20,7 @@ import sys
 import time
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -35,6 +36,7 @@ REPO = Path(__file__).resolve().parents[2]
 SYSTEMS = ("revenues_northgate", "licensing_uniform")
 ROUND_ONE = 40
 BATCH_SIZE = 4
+SLOW_CALL_SECONDS = 1.0
 pytestmark = [pytest.mark.airflow, pytest.mark.postgres, pytest.mark.timeout(1200)]
 
 
@@ -200,12 +202,31 @@ def delivered(stack: RunningStack) -> dict[str, Any]:
     print(f"[celery stack] round 1 in {time.monotonic() - started:.0f} s")
     rounds = 1
     while not overlapping_dispatches(stack) and rounds < 3:
-        more = [load_case(f"ct{rounds}", n, (SYSTEMS[0],)) for n in range(4 * BATCH_SIZE)]
-        put_cases(stack, more)
-        run_flow(stack)
+        # Batches now take milliseconds, so one lane's task can drain them all before the other
+        # worker has started its own: make every Revenues call slow (answered after
+        # SLOW_CALL_SECONDS, well within the client's timeout) so the lanes are still sending
+        # when both workers run them. Slow calls are applied once, like any other.
+        more = [load_case(f"ct{rounds}", n, (SYSTEMS[0],)) for n in range(8 * BATCH_SIZE)]
+        with slow_revenues(stack):
+            put_cases(stack, more)
+            run_flow(stack)
         cases += more
         rounds += 1
     return {"cases": cases, "rounds": rounds}
+
+
+@contextmanager
+def slow_revenues(stack: RunningStack) -> Iterator[None]:
+    """Every call to the Revenues simulator answered ``SLOW_CALL_SECONDS`` late (its ``timeout``
+    fault with a delay shorter than the connector's timeout), until the block ends."""
+    url = stack.status()["simulator_urls"][SYSTEMS[0]]
+    httpx.post(f"{url}/admin/faults", timeout=10,
+               json={"count": 1000, "mode": "timeout",
+                     "delay_seconds": SLOW_CALL_SECONDS}).raise_for_status()
+    try:
+        yield
+    finally:
+        httpx.delete(f"{url}/admin/faults", timeout=10).raise_for_status()
 
 
 def test_every_case_is_confirmed_once_in_its_back_office_and_written_back_once(
